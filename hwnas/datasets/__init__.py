@@ -1,0 +1,1 @@
+"""Where data lives: the measurement/evaluation store and the bundled benchmark loaders."""

