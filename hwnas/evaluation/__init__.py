@@ -1,0 +1,1 @@
+"""Accuracy of subnets on benchmarks, measured the way profilers measure time."""

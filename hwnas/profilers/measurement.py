@@ -1,0 +1,100 @@
+"""What is timed (`TimingSpec`) and what came out (`Measurement`): plain, typed values.
+
+A `TimingSpec` is frozen and hashable; a `Measurement` keeps every raw time and derives its
+statistics, like torch.utils.benchmark's `Measurement`. The store key of a measurement is the
+hash of spec + fingerprint + protocol version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+
+TARGETS = ("layer", "embed", "head", "subnet")
+PHASES = ("prefill", "decode")
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    """One thing timed under one workload.
+
+    target  "layer" (one decoder layer with `width` and `kv_heads`), "embed" (token embedding),
+            "head" (final norm + LM head) or "subnet" (the whole model cut to `subnet`).
+    phase   "prefill": `tokens` new tokens with no cache; "decode": `tokens` (usually 1) new
+            tokens on a KV cache already holding `context` positions.
+    arch    the model shape's key (hash of `ArchInfo`), so a profile of one shape never
+            answers for another.
+    """
+
+    target: str
+    phase: str
+    batch: int
+    tokens: int
+    context: int
+    dtype: str
+    backend: str
+    device: str
+    threads: int
+    arch: str
+    width: int | None = None
+    kv_heads: int | None = None
+    subnet: str | None = None  # canonical SubnetSpec JSON, for target == "subnet"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TimingSpec:
+        return cls(**d)
+
+    def key(self, fingerprint_key: str, protocol: int = PROTOCOL_VERSION) -> str:
+        blob = json.dumps({"spec": self.to_dict(), "fp": fingerprint_key, "protocol": protocol},
+                          sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    spec: TimingSpec
+    times_ms: tuple[float, ...]
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    protocol: int = PROTOCOL_VERSION
+    noise_threshold: float = 0.1  # IQR / median above which the result is flagged noisy
+    remeasured: int = 0  # how many times it was re-measured because it was noisy
+
+    @property
+    def median_ms(self) -> float:
+        return float(np.median(self.times_ms))
+
+    @property
+    def iqr_ms(self) -> float:
+        q1, q3 = np.percentile(self.times_ms, [25, 75])
+        return float(q3 - q1)
+
+    @property
+    def p90_ms(self) -> float:
+        return float(np.percentile(self.times_ms, 90))
+
+    @property
+    def noisy(self) -> bool:
+        return self.iqr_ms / max(self.median_ms, 1e-12) > self.noise_threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_dict(), "times_ms": list(self.times_ms),
+                "median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "p90_ms": self.p90_ms,
+                "noisy": self.noisy, "fingerprint": self.fingerprint,
+                "protocol": self.protocol, "noise_threshold": self.noise_threshold,
+                "remeasured": self.remeasured}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Measurement:
+        return cls(spec=TimingSpec.from_dict(d["spec"]), times_ms=tuple(d["times_ms"]),
+                   fingerprint=d.get("fingerprint", {}), protocol=d["protocol"],
+                   noise_threshold=d.get("noise_threshold", 0.1),
+                   remeasured=d.get("remeasured", 0))
