@@ -7,6 +7,8 @@ layout; they differ in which projections carry a bias.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -35,6 +37,11 @@ class ArchInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def key(self) -> str:
+        """The shape's identity: layer latency depends on the shape, not on the weights."""
+        blob = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 class ArchAdapter(Protocol):
