@@ -1,0 +1,111 @@
+"""One-shot, activation-aware importance ordering of MLP channels and KV groups.
+
+On calibration text (never evaluation data), each MLP channel j of a layer is scored by the
+energy it sends into the residual stream, sum_t a_tj^2 * ||W_down[:, j]||^2, where a is the
+input of `down_proj`. Each attention head h is scored the same way through `o_proj`
+(sum_t ||W_o[:, h] x_th||^2); a KV group's score is the sum of its query heads'. Weight norm
+alone fails badly here (shared/ENVIRONMENT.md): activations carry most of the signal.
+
+The ordering is cached per model fingerprint and method under the hwnas cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hwnas.supernet.arch import ArchInfo
+
+METHOD = "act-energy-v1"
+
+
+@dataclass(frozen=True)
+class Importance:
+    channel_order: tuple[tuple[int, ...], ...]  # per base layer, most important first
+    group_order: tuple[tuple[int, ...], ...]  # per base layer, most important first
+    method: str
+    source: str  # what it was computed from (calibration text hash, or "identity")
+
+    def channels(self, layer: int, width: int) -> list[int]:
+        """The `width` most important channels of `layer`, in ascending index order."""
+        return sorted(self.channel_order[layer][:width])
+
+    def groups(self, layer: int, kv_heads: int) -> list[int]:
+        return sorted(self.group_order[layer][:kv_heads])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"channel_order": [list(o) for o in self.channel_order],
+                "group_order": [list(o) for o in self.group_order],
+                "method": self.method, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Importance:
+        return cls(tuple(tuple(o) for o in d["channel_order"]),
+                   tuple(tuple(o) for o in d["group_order"]), d["method"], d["source"])
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_dict()))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Importance:
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+def identity_importance(arch: ArchInfo) -> Importance:
+    """Keep the first channels and groups: for random-weight models (latency profiling)."""
+    return Importance(tuple(tuple(range(arch.intermediate_size)) for _ in range(arch.num_layers)),
+                      tuple(tuple(range(arch.num_kv_heads)) for _ in range(arch.num_layers)),
+                      "identity", "identity")
+
+
+@torch.inference_mode()
+def compute_importance(model: Any, tokenizer: Any, arch: ArchInfo, text: str,
+                       seq_len: int = 256, max_sequences: int = 64) -> Importance:
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
+    n_seq = max(1, min(max_sequences, ids.numel() // seq_len))
+    layers = model.model.layers
+    chan = [torch.zeros(arch.intermediate_size, dtype=torch.float64) for _ in layers]
+    head = [torch.zeros(arch.num_q_heads, dtype=torch.float64) for _ in layers]
+    hooks = []
+    for i, layer in enumerate(layers):
+        w_down = layer.mlp.down_proj.weight.detach().double()
+        col_energy = (w_down ** 2).sum(0)  # ||W_down[:, j]||^2
+        w_o = layer.self_attn.o_proj.weight.detach().double()
+        w_o_heads = w_o.view(arch.hidden_size, arch.num_q_heads, arch.head_dim)
+
+        def mlp_hook(_m: Any, inp: tuple[torch.Tensor, ...], _o: Any, i: int = i,
+                     e: torch.Tensor = col_energy) -> None:
+            a = inp[0].detach().double().reshape(-1, arch.intermediate_size)
+            chan[i] += (a ** 2).sum(0) * e
+
+        def attn_hook(_m: Any, inp: tuple[torch.Tensor, ...], _o: Any, i: int = i,
+                      w: torch.Tensor = w_o_heads) -> None:
+            x = inp[0].detach().double().reshape(-1, arch.num_q_heads, arch.head_dim)
+            contrib = torch.einsum("thd,ohd->tho", x, w)  # each head's share of o_proj output
+            head[i] += (contrib ** 2).sum((0, 2))
+
+        hooks.append(layer.mlp.down_proj.register_forward_hook(mlp_hook))
+        hooks.append(layer.self_attn.o_proj.register_forward_hook(attn_hook))
+    try:
+        device = next(model.parameters()).device
+        for s in range(n_seq):
+            chunk = ids[s * seq_len:(s + 1) * seq_len]
+            if chunk.numel() < 2:
+                break
+            model(chunk[None].to(device), use_cache=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    group_scores = [h.view(arch.num_kv_heads, arch.q_per_kv).sum(1) for h in head]
+    order = [tuple(int(j) for j in torch.argsort(c, descending=True, stable=True)) for c in chan]
+    gorder = [tuple(int(g) for g in torch.argsort(s, descending=True, stable=True))
+              for s in group_scores]
+    source = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return Importance(tuple(order), tuple(gorder), METHOD, f"{source}:{n_seq}x{seq_len}")

@@ -1,0 +1,128 @@
+"""`Supernet`: a base model plus its importance ordering; cuts, measures and exports subnets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwnas.paths import sub_dir
+from hwnas.supernet.arch import ArchInfo, arch_info
+from hwnas.supernet.importance import (
+    METHOD,
+    Importance,
+    compute_importance,
+    identity_importance,
+)
+from hwnas.supernet.space import SearchSpace, SubnetSpec
+from hwnas.supernet.stats import SubnetStats, subnet_stats
+
+
+@dataclass
+class Supernet:
+    model: Any
+    tokenizer: Any
+    name: str
+    fingerprint: str
+    importance: Importance
+    space: SearchSpace
+
+    @property
+    def arch(self) -> ArchInfo:
+        return self.space.arch
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    # ---- construction ------------------------------------------------------------------
+    @classmethod
+    def load(cls, name: str, dtype: str = "fp32", widths: list[int] | None = None) -> Supernet:
+        """A known model, local directory or hub id, with cached activation-aware importance."""
+        from hwnas.supernet.models import fingerprint, load_model
+
+        model, tok = load_model(name, dtype)
+        fp = fingerprint(name)
+        arch = arch_info(model.config)
+        imp = cached_importance(model, tok, arch, fp)
+        return cls(model, tok, name, fp, imp, SearchSpace.default(arch, widths=widths))
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any = None, name: str = "custom",
+                   importance: Importance | None = None,
+                   widths: list[int] | None = None) -> Supernet:
+        """Any in-memory model; importance from calibration text when a tokenizer is given."""
+        from hwnas.datasets.text import calibration_text
+
+        arch = arch_info(model.config)
+        if importance is None:
+            importance = (compute_importance(model, tokenizer, arch, calibration_text())
+                          if tokenizer is not None else identity_importance(arch))
+        fp = _state_fingerprint(model)
+        return cls(model.eval(), tokenizer, name, fp, importance,
+                   SearchSpace.default(arch, widths=widths))
+
+    @classmethod
+    def from_config(cls, config: Any, name: str | None = None,
+                    widths: list[int] | None = None) -> Supernet:
+        """Random weights of a given shape: enough to time layers (latency ignores weights)."""
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(config).eval()
+        arch = arch_info(config)
+        fp = "random-" + arch.key()
+        return cls(model, None, name or f"{arch.family}-shape-{arch.key()}", fp,
+                   identity_importance(arch), SearchSpace.default(arch, widths=widths))
+
+    # ---- subnets -----------------------------------------------------------------------
+    def validate(self, spec: SubnetSpec) -> SubnetSpec:
+        return self.space.validate(spec)
+
+    def extract(self, spec: SubnetSpec, padded: bool = False) -> Any:
+        from hwnas.supernet.extract import build
+
+        self.validate(spec)
+        return build(self.model, self.arch, self.importance, spec, padded=padded)
+
+    def layer_config(self, width: int, kv_heads: int) -> Any:
+        from hwnas.supernet.extract import layer_config
+
+        return layer_config(self.model.config, self.arch, width, kv_heads)
+
+    def stats(self, spec: SubnetSpec, dtype: str = "fp32") -> SubnetStats:
+        return subnet_stats(self.arch, self.validate(spec), dtype)
+
+    def export(self, spec: SubnetSpec, out_dir: str | Path, padded: bool = False,
+               verify: bool = True) -> Any:
+        from hwnas.supernet.export import export
+
+        return export(self, spec, Path(out_dir), padded=padded, verify=verify)
+
+
+def cached_importance(model: Any, tok: Any, arch: ArchInfo, fp: str) -> Importance:
+    from hwnas.datasets.text import calibration_text
+
+    text = calibration_text()
+    key = hashlib.sha256(f"{fp}:{METHOD}:{text}".encode()).hexdigest()[:16]
+    path = sub_dir("importance") / f"{key}.json"
+    if path.is_file():
+        return Importance.load(path)
+    imp = compute_importance(model, tok, arch, text)
+    imp.save(path)
+    return imp
+
+
+def _state_fingerprint(model: Any) -> str:
+    """Identity of an in-memory model: config plus a sample of every tensor."""
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True,
+                                  default=str).encode())
+    for name, t in model.state_dict().items():
+        flat = t.detach().reshape(-1)
+        h.update(name.encode())
+        h.update(flat[:64].float().cpu().numpy().tobytes())
+        h.update(str(float(flat.float().sum())).encode())
+    return h.hexdigest()[:16]
