@@ -15,6 +15,7 @@ from hwnas.cli._common import app, fail
 # One line per command module; each defines `register(app)`.
 COMMAND_MODULES = (
     "hwnas.cli.models",
+    "hwnas.cli.predictors",
 )
 
 

@@ -1,0 +1,226 @@
+"""What the CLI and the search call: train from the store, predict a subnet, build a report.
+
+Each function takes a hardware profile name (or `HardwareProfile`), a model name and a store,
+and returns plain values. Missing data raises an `InputError` naming the command to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import InputError
+from hwnas.predictors import holdout as ho
+from hwnas.predictors import persist
+from hwnas.predictors.data import Primary, load_accuracy_samples, load_profile_data
+from hwnas.supernet.arch import ArchInfo, arch_info
+from hwnas.supernet.space import SearchSpace, SubnetSpec
+
+
+@dataclass(frozen=True)
+class Target:
+    """A hardware profile and a model shape, resolved."""
+
+    hw: Any  # HardwareProfile
+    model: str
+    arch: ArchInfo
+    space: SearchSpace
+
+    @property
+    def primary(self) -> Primary:
+        return Primary.of_profile(self.hw)
+
+    @property
+    def arch_key(self) -> str:
+        return self.arch.key()
+
+
+def resolve_target(hw: Any, model: str) -> Target:
+    from hwnas.hw_profiles import load_profile
+    from hwnas.supernet.models import load_config
+
+    profile = load_profile(hw)
+    arch = arch_info(load_config(model))
+    return Target(profile, model, arch, SearchSpace.default(arch))
+
+
+def load_supernet(t: Target) -> Any:
+    from hwnas.supernet.supernet import Supernet
+
+    return Supernet.load(t.model, dtype=t.hw.dtype)
+
+
+def ensure_subnets(t: Target, store: Any, specs: list[SubnetSpec],
+                   progress: Callable[[int, int, SubnetSpec], None] | None = None,
+                   supernet: Any = None) -> int:
+    """Measure, for real, the specs not in the store yet (loads the model only if needed)."""
+    have = {s.spec.key() for s in ho.load_subnet_samples(store, t.hw.name, t.arch_key)
+            if {t.primary.prefill.name, t.primary.decode.name} <= set(s.per_workload)}
+    todo = [s for s in specs if s.key() not in have]
+    if not todo:
+        return 0
+    sn = supernet if supernet is not None else load_supernet(t)
+    return ho.measure_specs(t.hw, sn, todo, store, progress)
+
+
+def train(t: Target, store: Any, *, seed: int = 0, tasks: list[str] | None = None,
+          save: bool = True) -> dict[str, Any]:
+    """Train the latency predictor (and the accuracy predictor when evaluations exist)."""
+    from hwnas.predictors.train import train_accuracy, train_latency
+
+    data = load_profile_data(store, t.hw.name, t.arch_key, t.model)
+    train_subnets, _ = ho.split_subnets(t.space, data.subnets, 0)
+    bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, train_subnets, seed)
+    out: dict[str, Any] = {"hw": t.hw.name, "model": t.model, "arch_key": t.arch_key,
+                           "n_layer_samples": len(data.layers),
+                           "n_train_subnets": len(train_subnets),
+                           "overheads": {k: v.to_dict()
+                                         for k, v in bundle.composed.overheads.items()},
+                           "wholenet": bundle.wholenet is not None}
+    if save:
+        out["latency_dir"] = str(persist.save_latency(
+            bundle, persist.latency_dir(t.hw.name, t.arch_key), t.hw.to_dict(), t.model))
+    acc = _accuracy_samples(t, store, tasks)
+    if acc is not None:
+        samples, used, fp = acc
+        est = train_accuracy(t.space, samples, seed)
+        out["accuracy"] = {"tasks": used, "n_subnets": len(samples)}
+        if save:
+            out["accuracy"]["dir"] = str(persist.save_accuracy(
+                est, persist.accuracy_dir(fp, used), model=t.model, model_fp=fp, tasks=used,
+                space=t.space, data_hash=_samples_hash(samples)))
+    return out
+
+
+def _accuracy_samples(t: Target, store: Any, tasks: list[str] | None) -> Any:
+    from hwnas.supernet.models import fingerprint
+
+    fp = fingerprint(t.model)
+    try:
+        samples, used = load_accuracy_samples(store, fp, t.space.full(), t.model, tasks)
+    except InputError:
+        if tasks:
+            raise
+        return None
+    if len(samples) < 5:
+        if tasks:
+            raise InputError(f"only {len(samples)} evaluated subnets of model '{t.model}' on "
+                             f"{', '.join(used)}; evaluate at least 5 to train an accuracy "
+                             "predictor")
+        return None
+    return samples, used, fp
+
+
+def _samples_hash(samples: Any) -> str:
+    blob = json.dumps(sorted([s.spec.to_json(), s.accuracy] for s in samples))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def predict(t: Target, specs: list[SubnetSpec], *, strict: bool = False,
+            with_accuracy: bool = True) -> list[dict[str, Any]]:
+    """Predicted latency (primary metric with its 90% interval, per workload), domain flag,
+    and accuracy where an accuracy predictor of this model exists."""
+    from hwnas.hw_profiles import collect_fingerprint
+    from hwnas.predictors.features import subnet_matrix
+
+    for s in specs:
+        t.space.validate(s)
+    folder = persist.latency_dir(t.hw.name, t.arch_key)
+    if not (folder / persist.SIDECAR).is_file():
+        raise InputError(f"no trained latency predictor for hardware profile '{t.hw.name}' and "
+                         f"model '{t.model}'; run `hwnas predictors train --hw {t.hw.name} "
+                         f"--model {t.model}` first")
+    bundle = persist.load_latency(folder, collect_fingerprint(t.hw.device).key(), strict)
+    pred = bundle.predict(specs)
+    acc = _load_accuracy(t) if with_accuracy else None
+    acc_vals = None
+    if acc is not None:
+        est, meta = acc
+        acc_vals = est.predict(subnet_matrix(t.space, specs))
+        lo, hi = est.predict_interval(subnet_matrix(t.space, specs))
+    out = []
+    for i, s in enumerate(specs):
+        row: dict[str, Any] = {
+            "subnet": s.key(), "latency_ms": float(pred.primary[i]),
+            "latency_interval_ms": [float(pred.low[i]), float(pred.high[i])],
+            "per_workload_ms": {k: float(v[i]) for k, v in pred.workloads.items()},
+            "in_domain": bool(pred.in_domain[i]), "domain_reasons": pred.reasons[i],
+            "primary_metric": t.hw.primary.describe(), "hw": t.hw.name}
+        if acc_vals is not None and acc is not None:
+            row["accuracy"] = float(acc_vals[i])
+            row["accuracy_interval"] = [float(lo[i]), float(hi[i])]
+            row["accuracy_tasks"] = acc[1]["tasks"]
+        out.append(row)
+    return out
+
+
+def _load_accuracy(t: Target) -> Any:
+    from hwnas.paths import cache_dir
+    from hwnas.supernet.models import fingerprint
+
+    fp = fingerprint(t.model)
+    root = cache_dir() / "predictors" / "accuracy" / fp
+    found = sorted(root.glob(f"*/{persist.SIDECAR}")) if root.is_dir() else []
+    if not found:
+        return None
+    est, meta = persist.load_accuracy(found[0].parent, fp)
+    return est, meta
+
+
+def report_dir(t: Target) -> Path:
+    from hwnas.paths import cache_dir
+    return cache_dir() / "predictors" / t.hw.name / t.arch_key / "report"
+
+
+def measure_for_report(t: Target, store: Any, n_holdout: int, n_train: int,
+                       progress: Callable[[int, int, SubnetSpec], None] | None = None) -> int:
+    """Measure for real the held-out subnets and the training subnets (for the composition
+    overhead and the whole-network predictors) that the store lacks."""
+    specs = ho.holdout_specs(t.space, n_holdout) + ho.train_subnet_specs(t.space, n_train)
+    return ensure_subnets(t, store, specs, progress)
+
+
+def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, seed: int = 0,
+           tasks: list[str] | None = None, efficiency: bool = True) -> Any:
+    """Held-out metrics of every latency predictor and baseline, the sample-efficiency curve,
+    and the accuracy predictor's cross-validated metrics when evaluations exist."""
+    from hwnas.predictors import report as rp
+
+    data = load_profile_data(store, t.hw.name, t.arch_key, t.model)
+    train_subnets, held = ho.split_subnets(t.space, data.subnets, n_holdout)
+    if len(held) < 5:
+        raise InputError(f"only {len(held)} held-out subnets of profile '{t.hw.name}' and model "
+                         f"'{t.model}' are measured; run `hwnas predictors report --hw "
+                         f"{t.hw.name} --model {t.model} --measure` to measure them for real")
+    models = rp.latency_predictors(t.space, t.hw.dtype, t.primary, data, train_subnets, peaks,
+                                   seed)
+    metrics, points = rp.evaluate_latency(models, t.primary, held)
+    notes = []
+    if len(held) < n_holdout:
+        notes.append(f"only {len(held)} of the {n_holdout} requested held-out subnets are "
+                     "measured")
+    if len(train_subnets) < 3:
+        notes.append("fewer than 3 training subnets: no composition-overhead model and no "
+                     "whole-network predictors")
+    if peaks is not None:
+        notes.append(f"roofline peaks: {peaks.flops_per_s / 1e9:.1f} GFLOP/s, "
+                     f"{peaks.bytes_per_s / 1e9:.1f} GB/s (torch matmul and copy)")
+    comp = models[rp.MAIN]
+    notes.append("composition overhead per workload: " + "; ".join(
+        f"{k}: {v.kind} {[round(c, 3) for c in v.coef]} (LOO rel. sd {v.rel_sd:.3f})"
+        for k, v in comp.overheads.items()))
+    r = rp.PredictorReport(
+        hw=t.hw.name, model=t.model, arch_key=t.arch_key, primary=t.primary.to_dict(),
+        n_layer_samples=len(data.layers), n_train_subnets=len(train_subnets),
+        n_holdout=len(held), latency=metrics, points=points, notes=notes)
+    if efficiency:
+        r.efficiency = rp.sample_efficiency(t.space, t.hw.dtype, t.primary, data, train_subnets,
+                                            held, seed=seed)
+    acc = _accuracy_samples(t, store, tasks)
+    if acc is not None:
+        r.accuracy = rp.evaluate_accuracy(t.space, acc[0], acc[1], seed)
+    return r

@@ -1,0 +1,190 @@
+"""Read what the predictors learn from out of the store, into plain typed values.
+
+Layer, embedding and head measurements (kind "layer" / "embed" / "head") and whole-subnet
+measurements (kind "subnet") of one hardware profile and model shape; accuracy evaluations of
+one model. Missing data is an `InputError` naming the command that produces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import InputError
+from hwnas.predictors.features import Workload
+from hwnas.supernet.space import SubnetSpec
+
+
+@dataclass(frozen=True)
+class LayerSample:
+    width: int
+    kv_heads: int
+    workload: Workload
+    ms: float
+    timed_s: float  # seconds spent in the timed runs of this measurement
+
+
+@dataclass(frozen=True)
+class SubnetSample:
+    spec: SubnetSpec
+    per_workload: dict[str, float]  # workload name -> median ms
+
+
+@dataclass(frozen=True)
+class Primary:
+    """The profile's primary metric: prefill + decode_tokens x one decode step."""
+
+    prefill: Workload
+    decode: Workload
+    decode_tokens: int
+
+    def compose(self, prefill_ms: Any, decode_ms: Any) -> Any:
+        return prefill_ms + self.decode_tokens * decode_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prefill": self.prefill.to_dict(), "decode": self.decode.to_dict(),
+                "decode_tokens": self.decode_tokens}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Primary:
+        return cls(Workload(**d["prefill"]), Workload(**d["decode"]), int(d["decode_tokens"]))
+
+    @classmethod
+    def of_profile(cls, hw: Any) -> Primary:
+        p = hw.primary
+        return cls(Workload("prefill", p.prefill_tokens, 0, hw.batch),
+                   Workload("decode", 1, p.prefill_tokens + p.decode_tokens // 2, hw.batch),
+                   int(p.decode_tokens))
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    hw: str
+    arch_key: str
+    layers: tuple[LayerSample, ...]
+    fixed_ms: dict[str, float]  # workload name -> embed + head median ms
+    subnets: tuple[SubnetSample, ...] = ()
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    data_hash: str = ""
+
+    def workloads(self) -> list[Workload]:
+        return sorted({s.workload for s in self.layers})
+
+
+def _profile_hint(hw: str, model: str) -> str:
+    return f"run `hwnas profile --hw {hw} --model {model}` first"
+
+
+def load_profile_data(store: Any, hw: str, arch_key: str, model: str) -> ProfileData:
+    """Layer, fixed-part and subnet measurements of profile `hw` for model shape `arch_key`."""
+    layer_recs = store.measurements(hw=hw, model=arch_key, kind="layer")
+    if not layer_recs:
+        raise InputError(f"no layer measurements in the store for hardware profile '{hw}' and "
+                         f"model '{model}' (shape {arch_key}); {_profile_hint(hw, model)}")
+    layers = tuple(_layer_sample(r) for r in layer_recs)
+    fixed: dict[str, list[float]] = defaultdict(list)
+    parts: dict[str, set[str]] = defaultdict(set)
+    for kind in ("embed", "head"):
+        per_wl: dict[str, list[float]] = defaultdict(list)
+        for r in store.measurements(hw=hw, model=arch_key, kind=kind):
+            per_wl[Workload.from_spec(r["spec"]).name].append(float(r["median_ms"]))
+        for name, values in per_wl.items():
+            fixed[name].append(float(np.median(values)))
+            parts[name].add(kind)
+    fixed_ms = {n: float(sum(v)) for n, v in fixed.items() if parts[n] == {"embed", "head"}}
+    missing = sorted({s.workload.name for s in layers} - set(fixed_ms))
+    if missing:
+        raise InputError(f"the store has layer measurements but no embedding/head measurements "
+                         f"for workload(s) {', '.join(missing)} of profile '{hw}', model "
+                         f"'{model}'; {_profile_hint(hw, model)}")
+    subnets = load_subnet_samples(store, hw, arch_key)
+    return ProfileData(hw=hw, arch_key=arch_key, layers=layers, fixed_ms=fixed_ms,
+                       subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
+                       data_hash=_hash(layer_recs))
+
+
+def _layer_sample(rec: dict[str, Any]) -> LayerSample:
+    spec = rec["spec"]
+    return LayerSample(width=int(spec["width"]), kv_heads=int(spec["kv_heads"]),
+                       workload=Workload.from_spec(spec), ms=float(rec["median_ms"]),
+                       timed_s=float(np.sum(rec.get("times_ms", ()))) / 1000.0)
+
+
+def load_subnet_samples(store: Any, hw: str, arch_key: str) -> tuple[SubnetSample, ...]:
+    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in store.measurements(hw=hw, model=arch_key, kind="subnet"):
+        spec = r["spec"]
+        if not spec.get("subnet"):
+            continue
+        per[spec["subnet"]][Workload.from_spec(spec).name].append(float(r["median_ms"]))
+    out = []
+    for spec_json, wls in per.items():
+        sn = SubnetSpec.from_dict(json.loads(spec_json), "stored subnet measurement")
+        out.append(SubnetSample(sn, {n: float(np.median(v)) for n, v in wls.items()}))
+    return tuple(sorted(out, key=lambda s: s.spec.key()))
+
+
+def _common_fingerprint(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    counts: dict[str, tuple[int, dict[str, Any]]] = {}
+    for r in recs:
+        fp = r.get("fingerprint") or {}
+        k = json.dumps(fp, sort_keys=True, default=str)
+        n, _ = counts.get(k, (0, fp))
+        counts[k] = (n + 1, fp)
+    return max(counts.values(), key=lambda t: t[0])[1] if counts else {}
+
+
+def _hash(recs: list[dict[str, Any]]) -> str:
+    items = sorted(json.dumps([r["spec"], r["median_ms"]], sort_keys=True) for r in recs)
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
+
+# ---- accuracy -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AccuracySample:
+    spec: SubnetSpec
+    accuracy: float  # one task's metric, or the mean over the chosen tasks
+
+
+def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: str,
+                          tasks: list[str] | None = None) -> tuple[list[AccuracySample], list[str]]:
+    """Evaluated subnets of one model. With several tasks, a subnet's target is the mean over
+    the tasks, kept only when every task was evaluated on it. Returns (samples, tasks)."""
+    recs = store.evaluations(model=model_fp)
+    recs = [r for r in recs if r.get("metric") != "perplexity"]
+    found = sorted({r["task"] for r in recs})
+    use = tasks or found
+    if not recs or not set(use) <= set(found):
+        missing = sorted(set(use) - set(found)) or use
+        raise InputError(f"no accuracy evaluations in the store for model '{model}' on task(s) "
+                         f"{', '.join(missing) or '(any)'}; run `hwnas evaluate --model {model} "
+                         "--tasks TASK --subnet SPEC` on some subnets first")
+    per: dict[str, dict[str, float]] = defaultdict(dict)
+    specs: dict[str, SubnetSpec] = {}
+    for r in recs:
+        if r["task"] not in use:
+            continue
+        spec = _eval_spec(r, full)
+        if spec is None:
+            continue
+        specs[spec.key()] = spec
+        per[spec.key()][r["task"]] = float(r["accuracy"])
+    samples = [AccuracySample(specs[k], float(np.mean([v[t] for t in use])))
+               for k, v in sorted(per.items()) if set(use) <= set(v)]
+    return samples, list(use)
+
+
+def _eval_spec(rec: dict[str, Any], full: SubnetSpec) -> SubnetSpec | None:
+    extra = rec.get("extra") or {}
+    raw = extra.get("spec") or extra.get("subnet_spec")
+    if raw is not None:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        return SubnetSpec.from_dict(data, "stored evaluation")
+    if rec.get("subnet") in ("full", full.key()):
+        return full
+    return None

@@ -1,0 +1,174 @@
+"""The predictor accuracy report: held-out metrics of every predictor and baseline for prefill,
+decode and the primary metric; a sample-efficiency curve; the accuracy predictor against
+Ridge/SVR. Plain values in, a `PredictorReport` out; `write_report` writes Markdown, JSON and
+PNG figures (figures are drawn only here, by `figures.py`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.predictors import baselines
+from hwnas.predictors.composed import ComposedLatency
+from hwnas.predictors.data import AccuracySample, Primary, ProfileData, SubnetSample
+from hwnas.predictors.estimators import AccuracyPredictor, LatencyPredictor
+from hwnas.predictors.metrics import regression_metrics
+from hwnas.predictors.roofline import Peaks, RooflineLayers, roofline_fixed_ms
+from hwnas.predictors.train import accuracy_xy, cross_validated, fit_composed, xgb_layers
+from hwnas.supernet.space import SearchSpace
+
+MAIN = "xgboost-layers"
+
+
+@dataclass
+class PredictorReport:
+    hw: str
+    model: str
+    arch_key: str
+    primary: dict[str, Any]
+    n_layer_samples: int
+    n_train_subnets: int
+    n_holdout: int
+    latency: dict[str, dict[str, dict[str, float]]]  # predictor -> target -> metrics
+    points: dict[str, dict[str, list[float]]]  # predictor -> measured/predicted/low/high
+    efficiency: list[dict[str, Any]] = field(default_factory=list)
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def best_baseline(self, target: str = "primary") -> tuple[str, float]:
+        rows = [(n, m[target]["mape"]) for n, m in self.latency.items()
+                if not n.startswith("xgboost")]
+        return min(rows, key=lambda r: r[1]) if rows else ("", float("nan"))
+
+
+def latency_predictors(space: SearchSpace, dtype: str, primary: Primary, data: ProfileData,
+                       train: list[SubnetSample], peaks: Peaks | None,
+                       seed: int = 0) -> dict[str, Any]:
+    """Every latency predictor and baseline, fitted. Whole-network ones need >= 3 subnets."""
+    arch = space.arch
+    out: dict[str, Any] = {
+        MAIN: fit_composed(arch, dtype, primary, data, train, xgb_layers(seed)),
+        "linear-flops-bytes": fit_composed(arch, dtype, primary, data, train,
+                                           baselines.LinearLayers()),
+        "lookup-nearest": fit_composed(arch, dtype, primary, data, train,
+                                       baselines.LookupLayers()),
+    }
+    if peaks is not None:
+        fixed = {wl.name: roofline_fixed_ms(arch, wl, dtype, peaks)
+                 for wl in (primary.prefill, primary.decode)}
+        out["roofline"] = ComposedLatency(arch, dtype, RooflineLayers(peaks), fixed, primary)
+    if len(train) >= 3:
+        makers = {"xgboost-wholenet": lambda: LatencyPredictor(n_estimators=200, max_depth=3,
+                                                               random_state=seed),
+                  "ridge-wholenet": baselines.ridge, "svr-wholenet": baselines.svr}
+        for name, make in makers.items():
+            out[name] = baselines.WholeNetLatency(space, dtype, primary, make).fit(train)
+    return out
+
+
+def evaluate_latency(models: dict[str, Any], primary: Primary, holdout: list[SubnetSample]
+                     ) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, Any]]:
+    specs = [s.spec for s in holdout]
+    measured = {wl.name: np.array([s.per_workload[wl.name] for s in holdout])
+                for wl in (primary.prefill, primary.decode)}
+    meas_primary = primary.compose(measured[primary.prefill.name], measured[primary.decode.name])
+    metrics, points = {}, {}
+    for name, model in models.items():
+        pred = model.predict_subnets(specs)
+        m = {wl: regression_metrics(measured[wl], pred.workloads[wl]) for wl in measured}
+        m["primary"] = regression_metrics(meas_primary, pred.primary, pred.low, pred.high)
+        m["primary"]["in_domain_share"] = float(np.mean(pred.in_domain))
+        metrics[name] = m
+        points[name] = {"measured": meas_primary.tolist(), "predicted": pred.primary.tolist(),
+                        "low": pred.low.tolist(), "high": pred.high.tolist()}
+    return metrics, points
+
+
+def sample_efficiency(space: SearchSpace, dtype: str, primary: Primary, data: ProfileData,
+                      train: list[SubnetSample], holdout: list[SubnetSample],
+                      sizes: list[int] | None = None, repeats: int = 3,
+                      seed: int = 0) -> list[dict[str, Any]]:
+    """Primary-metric accuracy against the number of layer samples used for training (random
+    subsets, `repeats` draws each), with the timed profiling seconds those samples cost."""
+    n_all = len(data.layers)
+    if sizes is None:
+        sizes = sorted({max(4, int(round(n_all * f))) for f in
+                        (0.05, 0.1, 0.2, 0.35, 0.5, 0.75)} | {n_all})
+    rng = np.random.default_rng(seed)
+    makers = {MAIN: lambda: xgb_layers(seed), "lookup-nearest": baselines.LookupLayers,
+              "linear-flops-bytes": baselines.LinearLayers}
+    rows = []
+    for size in sizes:
+        for rep in range(1 if size >= n_all else repeats):
+            idx = rng.choice(n_all, size=min(size, n_all), replace=False)
+            subset = [data.layers[i] for i in sorted(idx)]
+            for name, make in makers.items():
+                comp = fit_composed(space.arch, dtype, primary, data, train, make(), subset)
+                res, _ = evaluate_latency({name: comp}, primary, holdout)
+                m = res[name]["primary"]
+                rows.append({"predictor": name, "n_layer_samples": float(len(subset)),
+                             "repeat": float(rep),
+                             "timed_s": float(sum(s.timed_s for s in subset)),
+                             "mape": m["mape"], "within_10": m["within_10"],
+                             "spearman": m["spearman"]})
+    return rows
+
+
+def evaluate_accuracy(space: SearchSpace, samples: list[AccuracySample], tasks: list[str],
+                      seed: int = 0) -> dict[str, Any]:
+    """Out-of-fold (5-fold) predictions on evaluated subnets: XGBoost against Ridge and SVR."""
+    X, y = accuracy_xy(space, samples)
+    makers = {"xgboost": lambda: AccuracyPredictor(random_state=seed),
+              "ridge": baselines.ridge, "svr": baselines.svr}
+    out: dict[str, Any] = {"tasks": tasks, "n_subnets": len(samples), "folds": 5,
+                           "target_range": [float(y.min()), float(y.max())], "metrics": {},
+                           "points": {"measured": y.tolist()}}
+    for name, make in makers.items():
+        pred = cross_validated(make, X, y, folds=5, seed=seed)
+        out["metrics"][name] = regression_metrics(y, pred)
+        out["points"][name] = pred.tolist()
+    return out
+
+
+# ---- writing ----------------------------------------------------------------------------------
+def write_report(report: PredictorReport, out_dir: Path) -> list[Path]:
+    from hwnas.predictors import figures
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pngs = figures.draw_all(report, out_dir)
+    report.figures = [p.name for p in pngs]
+    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
+    (out_dir / "report.md").write_text(to_markdown(report))
+    return [out_dir / "report.md", out_dir / "report.json", *pngs]
+
+
+def _fmt(v: float, pct: bool = False) -> str:
+    if v != v:  # nan
+        return "n/a"
+    return f"{v * 100:.1f}%" if pct else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def latency_table(report: PredictorReport, target: str) -> list[str]:
+    lines = ["| predictor | MAPE % | RMSE ms | within ±5% | within ±10% | Spearman | Kendall |",
+             "|---|---|---|---|---|---|---|"]
+    ranked = sorted(report.latency.items(), key=lambda kv: kv[1][target]["mape"])
+    for name, m in ranked:
+        t = m[target]
+        lines.append(f"| {name} | {_fmt(t['mape'])} | {_fmt(t['rmse'])} | "
+                     f"{_fmt(t['within_5'], True)} | {_fmt(t['within_10'], True)} | "
+                     f"{_fmt(t['spearman'])} | {_fmt(t['kendall'])} |")
+    return lines
+
+
+def to_markdown(r: PredictorReport) -> str:
+    from hwnas.predictors.markdown import render
+
+    return render(r)
