@@ -1,0 +1,36 @@
+"""Backends, registered by name and imported only when used.
+
+`backend_for(hw)` picks the one a profile needs: the profile's `backend`, except that torch
+on a `cuda:N` device is the CUDA backend (CUDA events + NVML).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwnas.hw_profiles.schema import HardwareProfile
+from hwnas.profilers.backends.base import Backend, BackendError, OutOfMemory
+from hwnas.registry import Registry
+
+BACKENDS: Registry[Any] = Registry("backend")
+BACKENDS.register("torch", "hwnas.profilers.backends.torch_cpu:TorchCPU")
+BACKENDS.register("cuda", "hwnas.profilers.backends.cuda:TorchCUDA")
+BACKENDS.register("onnxruntime", "hwnas.profilers.backends.onnxrt:OnnxRuntime")
+BACKENDS.register("openvino", "hwnas.profilers.backends.openvino_rt:OpenVINO")
+BACKENDS.register("ipex", "hwnas.profilers.backends.ipex:IPEX")
+BACKENDS.register("fake", "hwnas.profilers.backends.fake:FakeBackend")
+
+
+def backend_name(hw: HardwareProfile) -> str:
+    return "cuda" if hw.backend == "torch" and hw.device_kind == "cuda" else hw.backend
+
+
+def backend_for(hw: HardwareProfile) -> Backend:
+    """A ready backend for `hw`: library present, device usable (else a clear InputError)."""
+    backend: Backend = BACKENDS.get(backend_name(hw))()
+    backend.check(hw)
+    return backend
+
+
+__all__ = ["BACKENDS", "Backend", "BackendError", "OutOfMemory", "backend_for",
+           "backend_name"]

@@ -1,0 +1,67 @@
+"""Intel Extension for PyTorch on the CPU (optional).
+
+IPEX 2.8 is the last release and imports only with torch 2.8, so it lives in its own
+environment (README, "Optional: IPEX"). `check` imports it and turns every failure into one
+clear message; programs run through `ipex.optimize` in the profile's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwnas.errors import InputError, MissingDependencyError
+from hwnas.hw_profiles.schema import HardwareProfile
+from hwnas.profilers.backends.base import (
+    WallClock,
+    cast_inputs,
+    set_torch_threads,
+    torch_dtype,
+)
+from hwnas.profilers.programs import Program
+
+INSTALL = ("a separate virtualenv with: pip install torch==2.8.0 "
+           "intel-extension-for-pytorch==2.8.0 and hwnas (see README, 'Optional: IPEX')")
+
+
+def import_ipex() -> Any:
+    import importlib.util
+    if importlib.util.find_spec("intel_extension_for_pytorch") is None:
+        raise MissingDependencyError("intel-extension-for-pytorch", "the ipex backend", INSTALL)
+    try:
+        import intel_extension_for_pytorch as ipex
+    except Exception as e:  # IPEX raises on a torch version it was not built for
+        import torch
+        raise InputError(f"intel-extension-for-pytorch is installed but does not import with "
+                         f"torch {torch.__version__} ({type(e).__name__}: {e}); it needs "
+                         f"its matching torch: use {INSTALL}") from None
+    return ipex
+
+
+class IPEX:
+    name = "ipex"
+    libraries = ("torch", "transformers", "intel-extension-for-pytorch")
+
+    def check(self, hw: HardwareProfile) -> None:
+        import_ipex()
+
+    def setup(self, hw: HardwareProfile) -> None:
+        set_torch_threads(hw)
+
+    def prepare(self, program: Program, hw: HardwareProfile) -> WallClock:
+        import copy
+
+        import torch
+
+        ipex = import_ipex()
+        dtype = torch_dtype(hw.dtype)
+        module = ipex.optimize(copy.deepcopy(program.module).eval(), dtype=dtype)
+        inputs = cast_inputs(program.inputs, dtype)
+
+        def run() -> None:
+            with torch.inference_mode():
+                module(*inputs)
+
+        return WallClock(run, keep=module)
+
+    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,58 @@
+"""ONNX Runtime on the CPU, with the execution provider named explicitly.
+
+Programs are exported with the dynamo exporter to a temporary file, loaded into an
+`InferenceSession` (CPUExecutionProvider only, intra-op threads = the profile's threads,
+one inter-op thread, every graph optimisation) and the file is removed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import InputError
+from hwnas.hw_profiles.schema import HardwareProfile
+from hwnas.profilers.backends.base import WallClock, set_torch_threads, threads_for
+from hwnas.profilers.backends.onnx_export import export_onnx, numpy_feeds, require
+from hwnas.profilers.programs import Program
+
+PROVIDERS = ["CPUExecutionProvider"]
+
+
+class OnnxRuntime:
+    name = "onnxruntime"
+    libraries = ("torch", "transformers", "onnxruntime")
+
+    def check(self, hw: HardwareProfile) -> None:
+        ort = require("onnxruntime", "onnxruntime", "the onnxruntime backend")
+        require("onnxscript", "onnxscript", "ONNX export for the onnxruntime backend")
+        missing = [p for p in PROVIDERS if p not in ort.get_available_providers()]
+        if missing:
+            raise InputError(f"profile '{hw.name}': onnxruntime lacks provider(s) {missing}; "
+                             f"available: {ort.get_available_providers()}")
+
+    def setup(self, hw: HardwareProfile) -> None:
+        set_torch_threads(hw)  # for the export
+
+    def session(self, path: Path, hw: HardwareProfile) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads_for(hw)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(path), sess_options=opts, providers=PROVIDERS)
+
+    def prepare(self, program: Program, hw: HardwareProfile) -> WallClock:
+        with tempfile.TemporaryDirectory(prefix="hwnas-ort-") as tmp:
+            path = export_onnx(program, Path(tmp) / "program.onnx")
+            sess = self.session(path, hw)
+        feeds = numpy_feeds(program)
+        sess.run(None, feeds)  # fail here, not inside the timer
+        return WallClock(lambda: sess.run(None, feeds), keep=sess)
+
+    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+        return {}

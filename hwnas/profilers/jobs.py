@@ -1,0 +1,64 @@
+"""What a profile run measures: one `Job` per (thing, workload), grouped by workload.
+
+Each workload group holds every layer variant (MLP width x KV groups of the search space)
+and the fixed parts (embedding; final norm + LM head), timed interleaved. The primary
+metric's two workloads come first, so a run cut short by its budget still has what search
+needs; the rest follow from cheap to dear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwnas.hw_profiles.schema import HardwareProfile
+from hwnas.profilers.backends.base import threads_for
+from hwnas.profilers.measurement import TimingSpec
+from hwnas.supernet.arch import ArchInfo
+from hwnas.supernet.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    phase: str
+    tokens: int
+    context: int
+
+    @property
+    def cost(self) -> int:
+        return self.tokens * 1000 + self.context
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "layer" | "embed" | "head"
+    workload: Workload
+    spec: TimingSpec
+
+
+def workloads(hw: HardwareProfile) -> list[Workload]:
+    all_w = ([Workload(f"prefill@{n}", "prefill", n, 0) for n in hw.workloads.prefill]
+             + [Workload(d.name, "decode", d.tokens, d.context) for d in hw.workloads.decode])
+    primary = hw.primary_workloads
+    first = [w for name in primary for w in all_w if w.name == name]
+    rest = sorted((w for w in all_w if w.name not in primary), key=lambda w: w.cost)
+    return first + rest
+
+
+def base_spec(hw: HardwareProfile, arch: ArchInfo, target: str, w: Workload,
+              **extra: object) -> TimingSpec:
+    return TimingSpec(target=target, phase=w.phase, batch=hw.batch, tokens=w.tokens,
+                      context=w.context, dtype=hw.dtype, backend=hw.backend, device=hw.device,
+                      threads=threads_for(hw), arch=arch.key(), **extra)  # type: ignore[arg-type]
+
+
+def plan(hw: HardwareProfile, arch: ArchInfo, space: SearchSpace) -> list[list[Job]]:
+    """Jobs grouped by workload, in the order they run."""
+    groups = []
+    for w in workloads(hw):
+        jobs = [Job("layer", w, base_spec(hw, arch, "layer", w, width=width, kv_heads=kv))
+                for width in space.width_choices for kv in space.kv_choices]
+        jobs.append(Job("embed", w, base_spec(hw, arch, "embed", w)))
+        jobs.append(Job("head", w, base_spec(hw, arch, "head", w)))
+        groups.append(jobs)
+    return groups

@@ -1,0 +1,205 @@
+"""What is run: small torch modules plus example inputs for each kind of timed thing.
+
+A `Program` is backend-neutral (fp32, on the CPU); a backend turns it into something it can
+time (cast, quantise, move to a GPU, export to ONNX). Every module takes its KV cache and
+rotary tables as plain tensors, so the same module runs eagerly and exports with the dynamo
+exporter, with the past keys and values as graph inputs for decode.
+
+- `LayerStep`: one stock decoder layer (`LlamaDecoderLayer` & co.) on precomputed rotary
+  tables; decode concatenates the new key/value onto the past like `DynamicCache.update`.
+- `EmbedStep`: the token embedding. `HeadStep`: the final norm over every position and the
+  LM head on the last one (what `generate` computes).
+- `SubnetStep`: a whole extracted model, built from its own modules, with explicit caches.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwnas.errors import InputError
+from hwnas.profilers.measurement import TimingSpec
+from hwnas.supernet.arch import ArchInfo
+
+_FAMILY_MODULES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
+
+
+@dataclass
+class Program:
+    spec: TimingSpec
+    module: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...] = ("out",)
+
+
+class _TensorCache:
+    """The one method of a transformers `Cache` a decoder layer calls, on plain tensors."""
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        self.k, self.v = k, v
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int,
+               *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        self.k = torch.cat([self.k, key_states], dim=-2)
+        self.v = torch.cat([self.v, value_states], dim=-2)
+        return self.k, self.v
+
+
+class LayerStep(nn.Module):
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                past_k: torch.Tensor | None = None,
+                past_v: torch.Tensor | None = None) -> torch.Tensor:
+        cache = None if past_k is None or past_v is None else _TensorCache(past_k, past_v)
+        out: torch.Tensor = self.layer(hidden, position_embeddings=(cos, sin), cache=cache)
+        return out
+
+
+class EmbedStep(nn.Module):
+    def __init__(self, embed: nn.Module) -> None:
+        super().__init__()
+        self.embed = embed
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.embed(input_ids)
+        return out
+
+
+class HeadStep(nn.Module):
+    def __init__(self, norm: nn.Module, lm_head: nn.Module) -> None:
+        super().__init__()
+        self.norm, self.lm_head = norm, lm_head
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.lm_head(self.norm(hidden)[:, -1:, :])
+        return out
+
+
+class SubnetStep(nn.Module):
+    """embed -> rotary -> every kept layer (each with its own past) -> norm -> LM head."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        inner: Any = model.model  # type: ignore[union-attr]
+        self.embed, self.rotary, self.norm = inner.embed_tokens, inner.rotary_emb, inner.norm
+        self.layers = inner.layers
+        self.lm_head = model.lm_head  # type: ignore[union-attr]
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                *past: torch.Tensor) -> torch.Tensor:
+        h = self.embed(input_ids)
+        cos, sin = self.rotary(h, position_ids)
+        for i, layer in enumerate(self.layers):
+            cache = _TensorCache(past[2 * i], past[2 * i + 1]) if past else None
+            h = layer(h, position_embeddings=(cos, sin), cache=cache)
+        out: torch.Tensor = self.lm_head(self.norm(h)[:, -1:, :])
+        return out
+
+
+def family_class(family: str, suffix: str) -> Any:
+    cap = _FAMILY_MODULES.get(family)
+    if cap is None:
+        raise InputError(f"model family '{family}' has no profiler module; supported: "
+                         f"{', '.join(_FAMILY_MODULES)}")
+    mod = importlib.import_module(f"transformers.models.{family}.modeling_{family}")
+    return getattr(mod, f"{cap}{suffix}")
+
+
+def _with_sdpa(config: Any) -> Any:
+    cfg = copy.deepcopy(config)
+    if getattr(cfg, "_attn_implementation", None) in (None, "eager"):
+        cfg._attn_implementation = "sdpa"
+    return cfg
+
+
+def build_layer(arch: ArchInfo, layer_config: Any, seed: int = 0) -> nn.Module:
+    """One decoder layer of the given config, random weights (latency ignores weights)."""
+    torch.manual_seed(seed)
+    cfg = _with_sdpa(layer_config)
+    layer = family_class(arch.family, "DecoderLayer")(cfg, layer_idx=0)
+    return LayerStep(layer).eval()
+
+
+def rotary_tables(arch: ArchInfo, config: Any, positions: torch.Tensor,
+                  batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rope = family_class(arch.family, "RotaryEmbedding")(config=_with_sdpa(config))
+    x = torch.zeros(batch, 1, arch.hidden_size)
+    with torch.no_grad():
+        cos, sin = rope(x, positions.expand(batch, -1))
+    return cos, sin
+
+
+def layer_inputs(arch: ArchInfo, config: Any, spec: TimingSpec) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(1)
+    b, t, ctx = spec.batch, spec.tokens, spec.context
+    hidden = torch.randn(b, t, arch.hidden_size, generator=g)
+    cos, sin = rotary_tables(arch, config, torch.arange(ctx, ctx + t)[None], b)
+    if spec.phase == "prefill":
+        return hidden, cos, sin
+    kv = spec.kv_heads or arch.num_kv_heads
+    past = [torch.randn(b, kv, ctx, arch.head_dim, generator=g) for _ in range(2)]
+    return hidden, cos, sin, past[0], past[1]
+
+
+def layer_program(arch: ArchInfo, config: Any, layer: nn.Module, spec: TimingSpec) -> Program:
+    names = ("hidden", "cos", "sin") + (("past_k", "past_v") if spec.phase == "decode" else ())
+    return Program(spec, layer, layer_inputs(arch, config, spec), names)
+
+
+def embed_program(arch: ArchInfo, config: Any, spec: TimingSpec) -> Program:
+    torch.manual_seed(0)
+    ids = torch.randint(0, arch.vocab_size, (spec.batch, spec.tokens),
+                        generator=torch.Generator().manual_seed(2))
+    return Program(spec, EmbedStep(nn.Embedding(arch.vocab_size, arch.hidden_size)).eval(),
+                   (ids,), ("input_ids",))
+
+
+def head_program(arch: ArchInfo, config: Any, spec: TimingSpec) -> Program:
+    torch.manual_seed(0)
+    norm = family_class(arch.family, "RMSNorm")(arch.hidden_size,
+                                               eps=getattr(config, "rms_norm_eps", 1e-6))
+    head = nn.Linear(arch.hidden_size, arch.vocab_size, bias=False)
+    hidden = torch.randn(spec.batch, spec.tokens, arch.hidden_size,
+                         generator=torch.Generator().manual_seed(3))
+    return Program(spec, HeadStep(norm, head).eval(), (hidden,), ("hidden",))
+
+
+def subnet_program(model: nn.Module, arch: ArchInfo, kv_heads: tuple[int, ...],
+                   spec: TimingSpec) -> Program:
+    """The whole extracted model for one workload; decode gets a past of `context` positions
+    for every kept layer (its own KV-group count)."""
+    b, t, ctx = spec.batch, spec.tokens, spec.context
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(0, arch.vocab_size, (b, t), generator=g)
+    pos = torch.arange(ctx, ctx + t)[None].expand(b, -1).contiguous()
+    inputs: list[torch.Tensor] = [ids, pos]
+    names = ["input_ids", "position_ids"]
+    if spec.phase == "decode":
+        for i, kv in enumerate(kv_heads):
+            inputs += [torch.randn(b, kv, ctx, arch.head_dim, generator=g) for _ in range(2)]
+            names += [f"past_k{i}", f"past_v{i}"]
+    return Program(spec, SubnetStep(model).eval(), tuple(inputs), tuple(names), ("logits",))
+
+
+def check_positions(config: Any, spec: TimingSpec, source: str) -> None:
+    """An impossible workload (more positions than the model has) is the user's to fix."""
+    limit = getattr(config, "max_position_embeddings", None)
+    need = spec.context + spec.tokens
+    if limit is not None and need > int(limit):
+        label = workload_name(spec)
+        raise InputError(f"{source}: workload {label} needs {need} positions but the model "
+                         f"has max_position_embeddings={limit}; lower it in the profile's "
+                         "workloads")
+
+
+def workload_name(spec: TimingSpec) -> str:
+    return f"prefill@{spec.tokens}" if spec.phase == "prefill" else f"decode@{spec.context}"

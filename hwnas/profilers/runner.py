@@ -1,0 +1,207 @@
+"""`profile_layers`: time every layer variant and the fixed parts at every workload, into the
+store, resumably and within a budget.
+
+Resume and crash safety come from the store: each record's key is the hash of its
+`TimingSpec` + the machine's fingerprint key + the protocol version, every record is its own
+commit, and a run skips every key already there, so after Ctrl-C or `kill -9` a re-run
+measures only what is missing and never writes a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hwnas.datasets.store import Store
+from hwnas.hw_profiles import HardwareProfile, check_pinned, collect_fingerprint, load_profile
+from hwnas.profilers.backends import Backend, BackendError, backend_for
+from hwnas.profilers.jobs import Job, plan
+from hwnas.profilers.measurement import Measurement
+from hwnas.profilers.timer import Runnable, Timed, measure_group
+
+Progress = Callable[[int, int, str], None]  # (done, total, what is being measured)
+
+
+@dataclass
+class ProfileSummary:
+    hw: str
+    model: str
+    arch: str
+    total: int = 0
+    already: int = 0
+    measured: int = 0
+    noisy: int = 0
+    remeasured: int = 0
+    failed: list[str] = field(default_factory=list)  # recorded failures (out of memory)
+    errors: list[str] = field(default_factory=list)  # not recorded: retried on a re-run
+    missing: int = 0  # left for a re-run (budget ran out)
+    elapsed_s: float = 0.0
+    budget_s: float | None = None
+    fingerprint_mismatch: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0 and not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "complete": self.complete}
+
+
+@dataclass
+class _Context:
+    hw: HardwareProfile
+    sn: Any
+    store: Store
+    backend: Backend
+    fingerprint: dict[str, Any]
+    fp_key: str
+    summary: ProfileSummary
+    progress: Progress | None
+    deadline: float | None
+    layers: dict[tuple[int, int], Any] = field(default_factory=dict)
+    done: int = 0
+
+
+def profile_layers(hw: HardwareProfile | str, sn: Any, store: Store,
+                   budget_s: float | None = None, progress: Progress | None = None,
+                   force: bool = False, backend: Backend | None = None) -> ProfileSummary:
+    """Measure what the store lacks for (hw, sn's shape); stop within `budget_s` seconds."""
+    start = time.monotonic()
+    hw = load_profile(hw) if isinstance(hw, str) else hw
+    backend = backend or backend_for(hw)
+    fp = collect_fingerprint(hw.device)
+    diffs = check_pinned(hw.name, hw.fingerprint, fp, force)
+    fp_key = fp.key(backend.libraries)
+    arch = sn.arch
+    summary = ProfileSummary(hw=hw.name, model=sn.name, arch=arch.key(), budget_s=budget_s,
+                             fingerprint_mismatch=diffs)
+    groups = plan(hw, arch, sn.space)
+    from hwnas.profilers.programs import check_positions
+    for group in groups:
+        check_positions(sn.config, group[0].spec, f"hardware profile '{hw.name}'")
+    have = store.measurement_keys(hw=hw.name, model=arch.key())
+    todo = [[j for j in g if j.spec.key(fp_key) not in have] for g in groups]
+    summary.total = sum(len(g) for g in groups)
+    summary.already = summary.total - sum(len(g) for g in todo)
+    deadline = None if budget_s is None else start + budget_s
+    ctx = _Context(hw, sn, store, backend, fp.to_dict(), fp_key, summary, progress, deadline)
+    backend.setup(hw)
+    _report(ctx, "starting")
+    pending = [g for g in todo if g]
+    for n, group in enumerate(pending):
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            summary.missing += len(group)
+            continue
+        # each remaining group gets an equal share of what is left of the budget
+        soft = None if deadline is None else now + (deadline - now) / (len(pending) - n)
+        _run_group(ctx, group, soft)
+    summary.elapsed_s = round(time.monotonic() - start, 3)
+    return summary
+
+
+def _report(ctx: _Context, what: str) -> None:
+    if ctx.progress is not None:
+        ctx.progress(ctx.done, ctx.summary.total - ctx.summary.already, what)
+
+
+def _prepare(ctx: _Context, job: Job) -> Runnable | None:
+    """A runnable for the job, or None when it failed (recorded or counted)."""
+    try:
+        return ctx.backend.prepare(_program(ctx, job), ctx.hw)
+    except BackendError as e:
+        _failure(ctx, job, e)
+    except Exception as e:  # a library's own error type (torch OOM, ORT, OpenVINO)
+        _failure(ctx, job, e)
+    return None
+
+
+def _is_oom(e: BaseException) -> bool:
+    from hwnas.profilers.backends import OutOfMemory
+    return isinstance(e, OutOfMemory) or "out of memory" in str(e).lower() or \
+        "OutOfMemory" in type(e).__name__
+
+
+def _failure(ctx: _Context, job: Job, e: BaseException) -> None:
+    label = f"{job.kind} {_label(job)}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    if _is_oom(e):  # deterministic for a shape: record it so a re-run does not retry it
+        ctx.store.put_measurement(job.spec.key(ctx.fp_key), hw=ctx.hw.name,
+                                  model=job.spec.arch, kind="failed", median_ms=None,
+                                  noisy=False, record={"spec": job.spec.to_dict(),
+                                                       "kind": job.kind, "error": "oom",
+                                                       "message": label,
+                                                       "fingerprint": ctx.fingerprint})
+        ctx.summary.failed.append(label)
+    else:
+        ctx.summary.errors.append(label)
+    ctx.done += 1
+    _report(ctx, label)
+
+
+def _label(job: Job) -> str:
+    s = job.spec
+    shape = f" w{s.width} kv{s.kv_heads}" if job.kind == "layer" else ""
+    return f"{job.workload.name}{shape}"
+
+
+def _program(ctx: _Context, job: Job) -> Any:
+    from hwnas.profilers import programs
+
+    arch, config, spec = ctx.sn.arch, ctx.sn.config, job.spec
+    if job.kind == "embed":
+        return programs.embed_program(arch, config, spec)
+    if job.kind == "head":
+        return programs.head_program(arch, config, spec)
+    key = (spec.width, spec.kv_heads)
+    if key not in ctx.layers:
+        ctx.layers[key] = programs.build_layer(arch, _layer_config(ctx.sn, *key))
+    return programs.layer_program(arch, _layer_config(ctx.sn, *key), ctx.layers[key], spec)
+
+
+def _layer_config(sn: Any, width: int, kv_heads: int) -> Any:
+    return sn.layer_config(width, kv_heads)
+
+
+def _accounted(s: ProfileSummary) -> int:
+    return s.measured + len(s.failed) + len(s.errors)
+
+
+def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> None:
+    accounted = _accounted(ctx.summary)
+    ready: list[tuple[Job, Runnable]] = []
+    for job in group:
+        if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
+            break
+        _report(ctx, f"preparing {job.kind} {_label(job)}")
+        runnable = _prepare(ctx, job)
+        if runnable is not None:
+            ready.append((job, runnable))
+    before = ctx.backend.telemetry(ctx.hw)
+    _report(ctx, f"timing {group[0].workload.name} ({len(ready)} interleaved)")
+
+    def on_result(i: int, timed: Timed) -> None:
+        job = ready[i][0]
+        _store(ctx, job, timed, before)
+        ctx.done += 1
+        _report(ctx, f"{job.kind} {_label(job)}")
+
+    measure_group([r for _, r in ready], ctx.hw.timer, ctx.deadline, on_result, soft_deadline)
+    ctx.summary.missing += len(group) - (_accounted(ctx.summary) - accounted)
+
+
+def _store(ctx: _Context, job: Job, timed: Timed, before: dict[str, Any]) -> None:
+    fingerprint = dict(ctx.fingerprint)
+    after = ctx.backend.telemetry(ctx.hw)
+    if before or after:
+        fingerprint["telemetry"] = {"before": before, "after": after}
+    m = Measurement(spec=job.spec, times_ms=timed.times_ms, fingerprint=fingerprint,
+                    noise_threshold=ctx.hw.timer.noise_threshold,
+                    remeasured=timed.attempts - 1)
+    ctx.store.put_measurement(job.spec.key(ctx.fp_key), hw=ctx.hw.name, model=job.spec.arch,
+                              kind=job.kind, median_ms=m.median_ms, noisy=m.noisy,
+                              record=m.to_dict())
+    ctx.summary.measured += 1
+    ctx.summary.noisy += int(m.noisy)
+    ctx.summary.remeasured += int(timed.attempts > 1)
