@@ -134,7 +134,8 @@ def predict(t: Target, specs: list[SubnetSpec], *, strict: bool = False,
         raise InputError(f"no trained latency predictor for hardware profile '{t.hw.name}' and "
                          f"model '{t.model}'; run `hwnas predictors train --hw {t.hw.name} "
                          f"--model {t.model}` first")
-    bundle = persist.load_latency(folder, collect_fingerprint(t.hw.device).key(), strict)
+    bundle = persist.load_latency(folder, collect_fingerprint(t.hw.device).to_dict().get("key"),
+                                  strict)
     pred = bundle.predict(specs)
     acc = _load_accuracy(t) if with_accuracy else None
     acc_vals = None
@@ -192,6 +193,8 @@ def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, see
 
     data = load_profile_data(store, t.hw.name, t.arch_key, t.model)
     train_subnets, held = ho.split_subnets(t.space, data.subnets, n_holdout)
+    need = {t.primary.prefill.name, t.primary.decode.name}
+    held = [s for s in held if need <= set(s.per_workload)]
     if len(held) < 5:
         raise InputError(f"only {len(held)} held-out subnets of profile '{t.hw.name}' and model "
                          f"'{t.model}' are measured; run `hwnas predictors report --hw "

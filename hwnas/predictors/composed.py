@@ -138,6 +138,8 @@ class ComposedLatency:
     def raw_members(self, specs: list[SubnetSpec], wl: Workload) -> np.ndarray:
         """(n_members, n_specs): sum of layers + fixed parts, before the overhead model."""
         choices = {c for s in specs for c in zip(s.intermediate_size, s.kv_heads, strict=True)}
+        if not specs:
+            return np.zeros((1, 0))
         table = self._table(wl, choices)
         fixed = self.fixed_ms[wl.name]
         cols = [sum((table[c] for c in zip(s.intermediate_size, s.kv_heads, strict=True)),
