@@ -7,15 +7,22 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from hwnas.cli._common import app, fail
 
+try:  # typer >= 0.20 vendors click; older releases raise click's own exceptions
+    from typer._click import exceptions as _cli_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as _cli_errors  # type: ignore[no-redef]
+
 # One line per command module; each defines `register(app)`.
 COMMAND_MODULES = (
+    "hwnas.cli.hw",
+    "hwnas.cli.profile",
     "hwnas.cli.models",
     "hwnas.cli.predictors",
+    "hwnas.cli.evaluate",
 )
 
 
@@ -34,17 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         fail(str(e))
         return 2
-    except click.exceptions.NoArgsIsHelp as e:
+    except _cli_errors.NoArgsIsHelpError as e:
         # `hwnas CMD` with no arguments prints that command's help
         print(e.ctx.get_help() if e.ctx else "", file=sys.stderr)
         return 2
-    except click.UsageError as e:
+    except _cli_errors.UsageError as e:
         cmd = e.ctx.command_path if e.ctx else "hwnas"
         fail(f"{e.format_message()} (see `{cmd} --help`)")
         return 2
-    except click.exceptions.Exit as e:
+    except _cli_errors.ClickException as e:
+        fail(e.format_message())
+        return 2
+    except typer.Exit as e:
         return int(e.exit_code)
-    except click.Abort:
+    except typer.Abort:
         fail("interrupted")
         return 130
     except KeyboardInterrupt:

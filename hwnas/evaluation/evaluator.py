@@ -1,0 +1,91 @@
+"""`evaluate`: accuracy of a model or subnet on named tasks, cached in the store.
+
+A result's key is the hash of model fingerprint + subnet key + dtype + task + the chosen
+items (with their few-shot prefixes) + evaluator version, so a repeated evaluation is a store
+lookup and never loads, extracts or runs the model. ``no_cache`` recomputes (the store keeps
+its first record: it is append-only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hwnas.datasets.store import Store
+from hwnas.datasets.tasks import TaskItems, prepare
+from hwnas.errors import InputError
+from hwnas.evaluation.result import EVALUATOR_VERSION, EvalResult
+from hwnas.evaluation.runners import RUNNERS
+from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS
+from hwnas.evaluation.target import Target, from_supernet
+
+TaskProgress = Callable[[str, int, int], None]  # (task, items done, items total)
+
+
+def cache_key(target: Target, chosen: TaskItems) -> str:
+    ident = [target.fingerprint, target.subnet, target.dtype, chosen.task.name,
+             chosen.hash(), EVALUATOR_VERSION]
+    return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
+
+
+def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
+             limit: int | None = None, seed: int | None = None, store: Store | None = None,
+             no_cache: bool = False, progress: TaskProgress | None = None, fewshot: int = 0,
+             batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[str, EvalResult]:
+    """Evaluate ``sn`` (a `Supernet`, with ``spec`` None for the whole model, or a `Target`)
+    on ``tasks`` (registered names or JSONL paths). Returns results keyed as given."""
+    if not tasks:
+        raise InputError("no tasks given; name at least one, e.g. --tasks arc_easy,piqa")
+    target = sn if isinstance(sn, Target) else from_supernet(sn, spec)
+    names = list(dict.fromkeys(tasks))
+    chosen = {n: prepare(n, limit=limit, seed=seed, fewshot=fewshot) for n in names}
+    results: dict[str, EvalResult] = {}
+    loaded: tuple[Any, Any] | None = None
+    for name, ti in chosen.items():
+        key = cache_key(target, ti)
+        record = None if (store is None or no_cache) else store.get_evaluation(key)
+        if record is not None:
+            cached = EvalResult.from_dict(record)
+            results[name] = dataclasses.replace(cached, extra={**cached.extra, "cached": True})
+            if progress is not None:
+                progress(name, cached.n, cached.n)
+            continue
+        if loaded is None:
+            loaded = target.load()
+        result = _run(target, ti, loaded, name, progress, batch_tokens, limit, seed)
+        if store is not None:
+            store.put_evaluation(key, model=target.fingerprint, subnet=target.subnet,
+                                 task=ti.task.name, accuracy=result.accuracy,
+                                 record=result.to_dict())
+        results[name] = result
+    return results
+
+
+def _run(target: Target, ti: TaskItems, loaded: tuple[Any, Any], name: str,
+         progress: TaskProgress | None, batch_tokens: int, limit: int | None,
+         seed: int | None) -> EvalResult:
+    model, tokenizer = loaded
+    runner = RUNNERS.get(ti.task.kind)
+    start = time.perf_counter()
+
+    def step(done: int, total: int) -> None:
+        if progress is not None:
+            progress(name, done, total)
+
+    out = runner(model, tokenizer, ti, step, batch_tokens)
+    seconds = time.perf_counter() - start
+    extra = {**out.extra, "split": ti.task.eval_split, "total": ti.total, "fewshot": ti.fewshot,
+             "limit": limit, "seed": seed, "items_hash": ti.hash(), "dtype": target.dtype,
+             "seconds": round(seconds, 3), "items_per_s": round(out.n / seconds, 3)}
+    if seed is not None and limit is not None:
+        extra["indices"] = list(ti.indices)
+    if target.spec is not None:
+        extra["spec"] = target.spec
+    return EvalResult(task=ti.task.name, metric=out.metric, accuracy=out.value,
+                      stderr=out.stderr, n=out.n, model=target.fingerprint,
+                      subnet=target.subnet, predictions=out.predictions, golds=out.golds,
+                      extra=extra)

@@ -1,0 +1,71 @@
+"""How each kind of task is scored: one runner per kind, registered by name.
+
+A runner takes the loaded model and tokenizer and the chosen items, and returns an
+`Outcome`: the headline value with its standard error, per-item predictions, and extras.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hwnas.datasets.tasks import TaskItems
+from hwnas.evaluation import metrics
+from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS, loglikelihoods
+from hwnas.registry import Registry
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    metric: str
+    value: float
+    stderr: float
+    n: int
+    predictions: tuple[int, ...] = ()
+    golds: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[Any, Any, TaskItems, "Progress | None", int], Outcome]
+RUNNERS: Registry[Runner] = Registry("task kind")
+
+
+def multiple_choice(model: Any, tokenizer: Any, chosen: TaskItems, progress: Progress | None,
+                    batch_tokens: int = DEFAULT_BATCH_TOKENS) -> Outcome:
+    items = chosen.items
+    lls = loglikelihoods(model, tokenizer, items, batch_tokens=batch_tokens, progress=progress)
+    golds = tuple(it.gold for it in items)
+    preds = {m: metrics.predictions(m, items, lls) for m in chosen.task.metrics}
+    scores = {m: metrics.accuracy(p, golds) for m, p in preds.items()}
+    head = chosen.task.metric
+    extra: dict[str, Any] = {
+        "metrics": {m: {"accuracy": s.value, "stderr": s.stderr} for m, s in scores.items()},
+        "predictions": {m: p for m, p in preds.items() if m != head},
+    }
+    groups = metrics.by_group(preds[head], items)
+    if groups:
+        extra["groups"] = groups
+    s = scores[head]
+    return Outcome(head, s.value, s.stderr, s.n, tuple(preds[head]), golds, extra)
+
+
+def perplexity(model: Any, tokenizer: Any, chosen: TaskItems, progress: Progress | None,
+               batch_tokens: int = DEFAULT_BATCH_TOKENS) -> Outcome:
+    """Perplexity of the chosen passages joined by blank lines (`hwnas.evaluation.perplexity`,
+    non-overlapping 512-token windows). It has no standard error here (NaN)."""
+    from hwnas.evaluation.perplexity import perplexity as ppl
+
+    text = "\n\n".join(it.requests[0][1] for it in chosen.items)
+    value = ppl(model, tokenizer, text)
+    if progress is not None:
+        progress(len(chosen.items), len(chosen.items))
+    return Outcome("perplexity", value, math.nan, len(chosen.items),
+                   extra={"text_chars": len(text)})
+
+
+RUNNERS.register("multiple_choice", multiple_choice)
+RUNNERS.register("perplexity", perplexity)

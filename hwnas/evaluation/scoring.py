@@ -1,0 +1,117 @@
+"""Batched log-likelihood scoring of multiple-choice items on any causal LM.
+
+Each item is packed into one row (shared context once, one branch per choice; see
+`packing`). Rows are sorted by length and grouped into batches under a token budget, so
+padding stays small; padded positions attend only to themselves. One forward of the decoder
+runs per batch with a 4D attention mask and explicit position ids; the LM head and the
+log-softmax run only at the positions that predict a continuation token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hwnas.datasets.tasks import Item
+from hwnas.errors import InputError
+from hwnas.evaluation.packing import PREFIX, Packed, pack_item
+
+DEFAULT_BATCH_TOKENS = 4096
+PAD_SEGMENT = -2
+
+Progress = Callable[[int, int], None]  # (items done, items total)
+
+
+def make_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Group row indices, longest first, so that rows x longest row <= budget (a row longer
+    than the budget gets a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def _decoder_and_head(model: Any) -> tuple[Any, Any]:
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    if decoder is None:
+        decoder = model.base_model
+    head = model.get_output_embeddings()
+    if head is None or decoder is model:
+        raise InputError(f"{type(model).__name__}: not a causal LM with a separate LM head; "
+                         "give a LLaMA-family AutoModelForCausalLM")
+    return decoder, head
+
+
+def _batch_tensors(rows: Sequence[Packed], dtype: Any, device: Any) -> tuple[Any, Any, Any]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    seg = torch.full((len(rows), width), PAD_SEGMENT, dtype=torch.long)
+    for b, r in enumerate(rows):
+        n = len(r)
+        ids[b, :n] = torch.tensor(r.tokens, dtype=torch.long)
+        pos[b, :n] = torch.tensor(r.positions, dtype=torch.long)
+        seg[b, :n] = torch.tensor(r.segments, dtype=torch.long)
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    q, k = seg[:, :, None], seg[:, None, :]
+    allowed = causal[None] & ((k == PREFIX) | (k == q))
+    mask = torch.zeros(allowed.shape, dtype=dtype)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return ids.to(device), pos.to(device), mask[:, None].to(device)
+
+
+def _score_batch(decoder: Any, head: Any, rows: Sequence[Packed], dtype: Any,
+                 device: Any) -> list[list[float]]:
+    import torch
+
+    ids, pos, mask = _batch_tensors(rows, dtype, device)
+    hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=pos,
+                     use_cache=False).last_hidden_state
+    b_idx = [b for b, r in enumerate(rows) for _ in r.targets]
+    t_idx = [t[1] for r in rows for t in r.targets]
+    targets = torch.tensor([t[2] for r in rows for t in r.targets], device=device)
+    logits = head(hidden[b_idx, t_idx]).float()
+    logp = logits.log_softmax(-1).gather(1, targets[:, None])[:, 0].tolist()
+    out: list[list[float]] = []
+    i = 0
+    for r in rows:
+        sums = [0.0] * r.n_requests
+        for req, _, _ in r.targets:
+            sums[req] += logp[i]
+            i += 1
+        out.append(sums)
+    return out
+
+
+def loglikelihoods(model: Any, tokenizer: Any, items: Sequence[Item], *,
+                   batch_tokens: int = DEFAULT_BATCH_TOKENS,
+                   progress: Progress | None = None) -> list[list[float]]:
+    """Per item, the log-likelihood of each choice's continuation given its context."""
+    import torch
+
+    rows = [pack_item(tokenizer, it) for it in items]
+    limit = getattr(model.config, "max_position_embeddings", None)
+    for n, r in enumerate(rows):
+        if limit and max(r.positions, default=0) >= limit:
+            raise InputError(f"item {n}: {max(r.positions) + 1} tokens, longer than the "
+                             f"model's context of {limit}; use fewer few-shot examples")
+    decoder, head = _decoder_and_head(model)
+    param = next(model.parameters())
+    results: list[list[float]] = [[] for _ in rows]
+    done = 0
+    with torch.inference_mode():
+        for batch in make_batches([len(r) for r in rows], batch_tokens):
+            scored = _score_batch(decoder, head, [rows[i] for i in batch], param.dtype,
+                                  param.device)
+            for i, s in zip(batch, scored, strict=True):
+                results[i] = s
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(rows))
+    return results

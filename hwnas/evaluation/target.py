@@ -1,0 +1,123 @@
+"""`Target`: what an evaluation scores, named without loading it.
+
+A target carries its identity (model fingerprint, subnet key, dtype), which keys the cache,
+and a loader that builds the runnable model and tokenizer only when some task is not cached
+yet. Targets come from a `Supernet` and a `SubnetSpec` (in memory), an exported or any other
+Hugging Face model directory, or an already loaded model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import InputError
+
+FULL = "full"
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Target:
+    fingerprint: str
+    subnet: str  # SubnetSpec key, or "full" for the whole model
+    dtype: str
+    load: Callable[[], tuple[Any, Any]] = field(compare=False, repr=False)
+    spec: dict[str, Any] | None = None  # the subnet's JSON, for records
+
+
+def _dtype_name(model: Any) -> str:
+    import torch
+
+    dtype = next(model.parameters()).dtype
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(
+        dtype, str(dtype).removeprefix("torch."))
+
+
+def from_supernet(sn: Any, spec: Any = None) -> Target:
+    """The base model (spec None) or one subnet of a `Supernet`, extracted on first use."""
+    if sn.tokenizer is None:
+        raise InputError(f"supernet '{sn.name}' has no tokenizer; accuracy evaluation needs "
+                         "one (build it with Supernet.from_model(model, tokenizer))")
+    if spec is None:
+        return Target(sn.fingerprint, FULL, _dtype_name(sn.model),
+                      lambda: (sn.model, sn.tokenizer))
+    spec = sn.validate(spec)
+    return Target(sn.fingerprint, spec.key(), _dtype_name(sn.model),
+                  lambda: (sn.extract(spec), sn.tokenizer), spec=spec.to_dict())
+
+
+def from_model(model: Any, tokenizer: Any, fingerprint: str, subnet: str = FULL) -> Target:
+    """An already loaded Hugging Face causal LM; the caller names its identity."""
+    return Target(fingerprint, subnet, _dtype_name(model), lambda: (model.eval(), tokenizer))
+
+
+def from_dir(path: str | Path, dtype: str = "fp32", tokenizer_from: str | None = None
+             ) -> Target:
+    """A model directory (e.g. from `hwnas export`), loaded with AutoModelForCausalLM; its
+    `hwnas_subnet.json` sidecar, when present, names the subnet."""
+    from hwnas.supernet.models import fingerprint
+
+    d = Path(path).expanduser()
+    if not (d / "config.json").is_file():
+        raise InputError(f"--dir {d}: not a model directory (no config.json); give a folder "
+                         "written by `hwnas export` or any Hugging Face model folder")
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    sidecar = d / "hwnas_subnet.json"
+    subnet, spec = FULL, None
+    if sidecar.is_file():
+        meta = json.loads(sidecar.read_text())
+        subnet, spec = str(meta.get("subnet_key", FULL)), meta.get("subnet")
+
+    def load() -> tuple[Any, Any]:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+        model = AutoModelForCausalLM.from_pretrained(d, dtype=torch_dtype[dtype]).eval()
+        if _has_tokenizer(d):
+            return model, AutoTokenizer.from_pretrained(d)
+        if tokenizer_from is None:
+            raise InputError(f"--dir {d}: the folder has no tokenizer; pass --model NAME to "
+                             "use that model's tokenizer")
+        return model, load_model_tokenizer(tokenizer_from)
+
+    return Target(fingerprint(str(d)), subnet, dtype, load, spec=spec)
+
+
+def _has_tokenizer(d: Path) -> bool:
+    return any((d / f).is_file() for f in ("tokenizer.json", "tokenizer.model"))
+
+
+def load_model_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    from hwnas.supernet.models import resolve
+
+    return AutoTokenizer.from_pretrained(resolve(name))
+
+
+def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> Target:
+    """A known model, local directory or hub id, whole (spec None) or one subnet. Nothing is
+    loaded until a task misses the cache; then the `Supernet` is built and the subnet cut."""
+    from hwnas.supernet.models import fingerprint
+
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+
+    def load() -> tuple[Any, Any]:
+        from hwnas.supernet.models import load_model
+
+        if spec is None:
+            return load_model(model, dtype)
+        from hwnas.supernet.supernet import Supernet
+
+        sn = Supernet.load(model, dtype=dtype)
+        return sn.extract(spec), sn.tokenizer
+
+    return Target(fingerprint(model), FULL if spec is None else spec.key(), dtype, load,
+                  spec=None if spec is None else spec.to_dict())
