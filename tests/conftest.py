@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny random LLaMA-family models (no hardware, no downloads)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache dir unless it asks for the real one."""
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path_factory.mktemp("hwnas-cache")))
+    torch.set_num_threads(1)
+
+
+def tiny_config(family: str = "llama", *, layers: int = 4, hidden: int = 64,
+                intermediate: int = 128, heads: int = 4, kv_heads: int = 2,
+                tie: bool = False, vocab: int = 128):
+    from transformers import LlamaConfig, MistralConfig, Qwen2Config
+
+    cls = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}[family]
+    return cls(hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+               num_attention_heads=heads, num_key_value_heads=kv_heads, vocab_size=vocab,
+               head_dim=hidden // heads, tie_word_embeddings=tie, max_position_embeddings=256,
+               eos_token_id=1, bos_token_id=0, pad_token_id=None)
+
+
+def tiny_model(family: str = "llama", seed: int = 0, **kw):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(tiny_config(family, **kw)).eval()
+    # random non-zero biases so that slicing them is really tested
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0, 0.5)
+    return model
+
+
+TINY_VARIANTS = {
+    "llama-mha": dict(family="llama", heads=4, kv_heads=4),
+    "llama-gqa": dict(family="llama", heads=4, kv_heads=2, tie=True),
+    "qwen2-bias": dict(family="qwen2", heads=6, kv_heads=3, hidden=48),
+    "mistral-gqa": dict(family="mistral", heads=4, kv_heads=2),
+}
+
+
+@pytest.fixture(params=sorted(TINY_VARIANTS))
+def tiny_variant(request):
+    kw = dict(TINY_VARIANTS[request.param])
+    return request.param, tiny_model(**kw)
+
+
+_REAL_CACHE = __import__("os").environ.get("HWNAS_CACHE")
+
+
+@pytest.fixture(scope="session")
+def real_supernet():
+    """The embedded SmolLM2-135M from the user's real cache (slow tests only)."""
+    import os
+
+    from hwnas.supernet.supernet import Supernet
+
+    old = os.environ.get("HWNAS_CACHE")
+    if _REAL_CACHE is None:
+        os.environ.pop("HWNAS_CACHE", None)
+    else:
+        os.environ["HWNAS_CACHE"] = _REAL_CACHE
+    try:
+        return Supernet.load("smollm2-135m")
+    finally:
+        if old is not None:
+            os.environ["HWNAS_CACHE"] = old
+
+
+class FakeTokenizer:
+    """Maps characters to ids: enough for calibration on tiny random models."""
+
+    def __init__(self, vocab: int = 128) -> None:
+        self.vocab = vocab
+
+    def __call__(self, text, return_tensors=None, add_special_tokens=False):
+        from types import SimpleNamespace
+
+        ids = torch.tensor([[ord(c) % self.vocab for c in text]])
+        return SimpleNamespace(input_ids=ids)
