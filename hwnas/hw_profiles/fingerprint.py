@@ -140,7 +140,7 @@ def collect_fingerprint(device: str = "cpu", nvml: Any = None) -> Fingerprint:
 
 
 def _cpu_info() -> dict[str, Any]:
-    model, vendor, flags = "", "unknown", set()
+    model, vendor, flags = "", "unknown", set[str]()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -100,7 +100,7 @@ class SubnetStep(nn.Module):
         cos, sin = self.rotary(h, position_ids)
         for i, layer in enumerate(self.layers):
             cache = _TensorCache(past[2 * i], past[2 * i + 1]) if past else None
-            h = layer(h, position_embeddings=(cos, sin), cache=cache)
+            h = layer(h, position_embeddings=(cos, sin), cache=cache)  # type: ignore[operator]
         out: torch.Tensor = self.lm_head(self.norm(h)[:, -1:, :])
         return out
 
@@ -178,6 +178,7 @@ def subnet_program(model: nn.Module, arch: ArchInfo, kv_heads: tuple[int, ...],
     """The whole extracted model for one workload; decode gets a past of `context` positions
     for every kept layer (its own KV-group count)."""
     b, t, ctx = spec.batch, spec.tokens, spec.context
+    model = model.float()  # backends convert from fp32 (cast, quantise, export)
     g = torch.Generator().manual_seed(4)
     ids = torch.randint(0, arch.vocab_size, (b, t), generator=g)
     pos = torch.arange(ctx, ctx + t)[None].expand(b, -1).contiguous()

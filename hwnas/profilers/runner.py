@@ -147,6 +147,17 @@ def _label(job: Job) -> str:
 
 
 def _program(ctx: _Context, job: Job) -> Any:
+    import contextlib
+
+    import torch
+
+    # a backend that runs nothing (the fake) gets shapes only: 7B-sized layers cost no memory
+    real = getattr(ctx.backend, "needs_weights", True)
+    with contextlib.nullcontext() if real else torch.device("meta"):
+        return _build_program(ctx, job)
+
+
+def _build_program(ctx: _Context, job: Job) -> Any:
     from hwnas.profilers import programs
 
     arch, config, spec = ctx.sn.arch, ctx.sn.config, job.spec
@@ -154,7 +165,7 @@ def _program(ctx: _Context, job: Job) -> Any:
         return programs.embed_program(arch, config, spec)
     if job.kind == "head":
         return programs.head_program(arch, config, spec)
-    key = (spec.width, spec.kv_heads)
+    key = (int(spec.width or 0), int(spec.kv_heads or 0))
     if key not in ctx.layers:
         ctx.layers[key] = programs.build_layer(arch, _layer_config(ctx.sn, *key))
     return programs.layer_program(arch, _layer_config(ctx.sn, *key), ctx.layers[key], spec)

@@ -78,7 +78,7 @@ def _past(t: float | None) -> bool:
 def _finished(st: _State, s: TimerSettings) -> bool:
     n = len(st.times)
     if n >= s.max_runs or st.spent_s >= s.max_time_s:
-        return n >= 1
+        return n >= MIN_SAMPLES  # even a very slow call gets a spread
     return n >= s.min_runs and rel_iqr(st.times) <= s.target_rel_iqr
 
 

@@ -84,6 +84,7 @@ class FakeRunnable:
 class FakeBackend:
     name = "fake"
     libraries = ("torch",)
+    needs_weights = False  # programs are built on the meta device: shapes, no memory
 
     def __init__(self, settings: FakeSettings | None = None) -> None:
         self.settings = settings or FakeSettings.from_env()

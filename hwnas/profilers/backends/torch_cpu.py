@@ -9,6 +9,7 @@ so a program is never timed in fp32 under an int8 label.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 from hwnas.errors import InputError
@@ -32,8 +33,10 @@ def quantize_int8(module: Any) -> Any:
         if engine in engines:
             torch.backends.quantized.engine = engine
             break
-    q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(module), {nn.Linear},
-                                              dtype=torch.qint8)
+    with warnings.catch_warnings():  # torch 2.13 deprecates quantized tensor creation
+        warnings.simplefilter("ignore", UserWarning)
+        q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(module), {nn.Linear},
+                                                  dtype=torch.qint8)
     return q
 
 

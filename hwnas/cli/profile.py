@@ -1,0 +1,181 @@
+"""`hwnas profile` (time layer variants into the store), `hwnas profile export|import`
+(share a device's measurements as Parquet/CSV) and `hwnas measure` (one whole subnet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+
+HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
+FORCE_OPT = typer.Option(False, "--force", help="Measure even when the profile's pinned "
+                                                "fingerprint does not match this machine.")
+
+profile_app = typer.Typer(name="profile", invoke_without_command=True,
+                          help="Time every layer variant of a model at every workload of a "
+                               "hardware profile (resumable); export/import measurements.")
+
+
+@profile_app.callback()
+def profile_cmd(
+    ctx: typer.Context,
+    hw: str | None = typer.Option(None, "--hw", help="Hardware profile name or YAML path."),
+    model: str = MODEL_OPT,
+    budget_min: float | None = typer.Option(None, "--budget-min", min=0.05,
+                                            help="Stop within this many minutes; a re-run "
+                                                 "resumes."),
+    force: bool = FORCE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Profile layers: `hwnas profile --hw P --model M [--budget-min N]`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if hw is None:
+        from hwnas.errors import InputError
+        raise InputError("missing option '--hw' (a hardware profile: see `hwnas hw list`)")
+    from hwnas.datasets.store import open_store
+    from hwnas.profilers import profile_layers
+    from hwnas.profilers.shape import ModelShape
+
+    shape = ModelShape.load(model)
+    budget_s = None if budget_min is None else budget_min * 60.0
+    with open_store() as store, _progress_bar() as progress:
+        summary = profile_layers(hw, shape, store, budget_s=budget_s, progress=progress,
+                                 force=force)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    _print_summary(summary)
+
+
+class _progress_bar:
+    """A rich progress bar with an ETA on stderr; the callable `profile_layers` reports to."""
+
+    def __enter__(self) -> Any:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(TextColumn("{task.description:<40.40}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), console=err_console, transient=False)
+        self.bar.__enter__()
+        self.task = self.bar.add_task("profiling", total=None)
+        return self.update
+
+    def update(self, done: int, total: int, what: str) -> None:
+        self.bar.update(self.task, completed=done, total=total, description=what)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def _print_summary(s: Any) -> None:
+    status = "complete" if s.complete else (
+        f"{s.missing} left for a re-run" if s.missing else f"{len(s.errors)} errors")
+    rows: list[list[Any]] = [["measurements", f"{s.total} planned, {s.already} already stored, "
+                             f"{s.measured} measured now"],
+            ["noisy", f"{s.noisy} flagged (kept, marked), {s.remeasured} re-measured"],
+            ["failed (out of memory)", len(s.failed)], ["errors", len(s.errors)],
+            ["time", f"{s.elapsed_s:.1f} s" + (f" of {s.budget_s:.0f} s budget"
+                                             if s.budget_s else "")],
+            ["status", status]]
+    table(f"profile {s.hw} / {s.model}", ["", ""], rows)
+    for e in s.errors[:5]:
+        err_console.print(f"error: {e}", markup=False)
+    for m in s.fingerprint_mismatch:
+        err_console.print(f"warning: fingerprint differs (--force): {m}", markup=False)
+
+
+@profile_app.command("export")
+def export_cmd(
+    path: Path = typer.Argument(..., help="Output .parquet or .csv file."),
+    hw: str | None = typer.Option(None, "--hw", help="Only this hardware profile."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Only this model's shape."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Write measurements to Parquet/CSV to share a device's dataset."""
+    from hwnas.datasets.store import open_store
+
+    arch = _arch_key(model) if model else None
+    with open_store() as store:
+        n = store.export_table("measurements", path, hw=_hw_name(hw), model=arch)
+    if as_json:
+        print_json({"path": str(path), "rows": n})
+    else:
+        console.print(f"exported {n} measurements to {path}")
+
+
+@profile_app.command("import")
+def import_cmd(path: Path = typer.Argument(..., help="A .parquet or .csv export."),
+               as_json: bool = JSON_OPT) -> None:
+    """Add a shared export's measurements to the store (existing keys are skipped)."""
+    from hwnas.datasets.store import open_store
+
+    with open_store() as store:
+        n = store.import_table("measurements", path)
+    if as_json:
+        print_json({"path": str(path), "added": n})
+    else:
+        console.print(f"imported {n} new measurements from {path}")
+
+
+def _arch_key(model: str) -> str:
+    from hwnas.profilers.shape import ModelShape
+    return ModelShape.load(model).arch.key()
+
+
+def _hw_name(hw: str | None) -> str | None:
+    if hw is None:
+        return None
+    from hwnas.hw_profiles import load_profile
+    return load_profile(hw).name
+
+
+def measure_cmd(
+    hw: str = HW_OPT,
+    model: str = MODEL_OPT,
+    subnet: str = typer.Option(..., "--subnet", help="Subnet spec: inline JSON or a file."),
+    primary_only: bool = typer.Option(False, "--primary-only", help="Time only the two "
+                                                                    "workloads of the primary "
+                                                                    "metric."),
+    store_it: bool = typer.Option(True, "--store/--no-store", help="Keep (and reuse) the "
+                                                                   "records in the store."),
+    force: bool = FORCE_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Time one whole subnet for real: latency_ms (primary metric) and every workload."""
+    from hwnas.datasets.store import open_store
+    from hwnas.profilers import measure_subnet
+    from hwnas.supernet import SubnetSpec
+    from hwnas.supernet.supernet import Supernet
+
+    spec = SubnetSpec.parse(subnet)
+    sn = Supernet.load(model)
+    which = "primary" if primary_only else "all"
+    if store_it:
+        with open_store() as store:
+            res = measure_subnet(hw, sn, spec, store=store, workloads_=which, force=force)
+    else:
+        res = measure_subnet(hw, sn, spec, workloads_=which, force=force)
+    if as_json:
+        print_json(res.to_dict())
+        return
+    rows = [[name, f"{ms:.3f}", "noisy" if noisy else ""]
+            for (name, ms), noisy in zip(res.per_workload.items(),
+                                         res.to_dict()["noisy"].values(), strict=True)]
+    rows.append(["latency_ms (primary)", f"{res.latency_ms:.3f}", res.primary])
+    table(f"subnet {res.subnet_key} on {res.hw}", ["workload", "median ms", ""], rows)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(profile_app)
+    app.command("measure")(measure_cmd)
