@@ -1,15 +1,16 @@
 """Tokenise an item's scoring requests the way lm-evaluation-harness does, and pack them into
-one row that shares the common context.
+one row that computes every distinct token prefix once.
 
 Tokenisation follows lm-eval's ``_encode_pair``: trailing spaces of the context move to the
 continuation; the context is encoded alone and the continuation is what the whole string's
 encoding has after the context's tokens. An empty context becomes the BOS (else EOS) token.
 
-Packing: the requests' longest common token prefix (for most tasks, the whole question) is
-laid out once, followed by one *branch* per request (its own context tokens past the prefix,
-then its continuation less the last token). Every branch sees the prefix and itself, never
-another branch, and its position ids continue from the prefix, so each continuation is scored
-exactly as if its request ran alone, at a fraction of the tokens.
+Packing: a request's model input is its context and its continuation less the last token.
+The inputs of an item's requests form a token trie (a shared question is laid out once, and
+so is the shared start of two choices, as in PIQA); each trie node is one position of the
+row, attends to its ancestors and itself only, and has the position id of its depth. Every
+node's hidden state is therefore exactly what the unpacked request would compute there, and
+each continuation token is scored from the node of the token before it.
 """
 
 from __future__ import annotations
@@ -20,20 +21,30 @@ from typing import Any
 
 from hwnas.datasets.tasks import Item
 
-PREFIX = -1  # segment id of the shared prefix; branches are 0..k-1
-
 
 @dataclass(frozen=True)
 class Packed:
     tokens: tuple[int, ...]
-    positions: tuple[int, ...]
-    segments: tuple[int, ...]  # PREFIX or the request index
-    # one entry per scored token: (request index, index of the predicting token, target id)
+    parents: tuple[int, ...]  # index of the node's parent in the row, -1 for a root
+    positions: tuple[int, ...]  # depth in the trie = position id
+    # one entry per scored token: (request index, index of the predicting node, target id)
     targets: tuple[tuple[int, int, int], ...]
     n_requests: int
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def ancestors(self) -> Any:
+        """Boolean (n, n) matrix: node i may attend to node j."""
+        import numpy as np
+
+        n = len(self.tokens)
+        allowed = np.zeros((n, n), dtype=bool)
+        for i, p in enumerate(self.parents):  # parents come before their children
+            if p >= 0:
+                allowed[i] = allowed[p]
+            allowed[i, i] = True
+        return allowed
 
 
 def _fallback_token(tokenizer: Any) -> int:
@@ -68,34 +79,28 @@ def encode_requests(tokenizer: Any, requests: Sequence[tuple[str, str]]
     return out
 
 
-def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
-    n = min(len(s) for s in seqs)
-    first = seqs[0]
-    for i in range(n):
-        if any(s[i] != first[i] for s in seqs[1:]):
-            return i
-    return n
-
-
 def pack(encoded: Sequence[tuple[list[int], list[int]]]) -> Packed:
-    p = _common_prefix([ctx for ctx, _ in encoded])
-    shared = encoded[0][0][:p]
-    tokens, positions, segments = list(shared), list(range(p)), [PREFIX] * p
+    tokens: list[int] = []
+    parents: list[int] = []
+    positions: list[int] = []
+    children: dict[tuple[int, int], int] = {}
     targets = []
     for r, (ctx, cont) in enumerate(encoded):
         if not cont:
             raise ValueError("a choice's continuation encodes to no tokens")
-        branch = ctx[p:] + cont[:-1]
-        start = len(tokens)
-        tokens += branch
-        positions += range(p, p + len(branch))
-        segments += [r] * len(branch)
-        own = len(ctx) - p  # branch tokens that are context
+        path, node = [], -1
+        for depth, tok in enumerate(ctx + cont[:-1]):
+            nxt = children.get((node, tok))
+            if nxt is None:
+                nxt = children[(node, tok)] = len(tokens)
+                tokens.append(tok)
+                parents.append(node)
+                positions.append(depth)
+            path.append(nxt)
+            node = nxt
         for j, target in enumerate(cont):
-            k = own + j - 1  # branch offset of the token that predicts cont[j]
-            pred = start + k if k >= 0 else p - 1
-            targets.append((r, pred, target))
-    return Packed(tuple(tokens), tuple(positions), tuple(segments), tuple(targets),
+            targets.append((r, path[len(ctx) - 1 + j], target))
+    return Packed(tuple(tokens), tuple(parents), tuple(positions), tuple(targets),
                   len(encoded))
 
 

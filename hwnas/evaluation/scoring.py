@@ -1,10 +1,10 @@
 """Batched log-likelihood scoring of multiple-choice items on any causal LM.
 
-Each item is packed into one row (shared context once, one branch per choice; see
-`packing`). Rows are sorted by length and grouped into batches under a token budget, so
-padding stays small; padded positions attend only to themselves. One forward of the decoder
-runs per batch with a 4D attention mask and explicit position ids; the LM head and the
-log-softmax run only at the positions that predict a continuation token.
+Each item is packed into one row (a token trie: shared context and shared starts of choices
+computed once; see `packing`). Rows are sorted by length and grouped into batches under a
+token budget, so padding stays small; padded positions attend only to themselves. One
+forward of the decoder runs per batch with a 4D attention mask and explicit position ids;
+the LM head and the log-softmax run only at the positions that predict a continuation token.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any
 
 from hwnas.datasets.tasks import Item
 from hwnas.errors import InputError
-from hwnas.evaluation.packing import PREFIX, Packed, pack_item
+from hwnas.evaluation.packing import Packed, pack_item
 
 DEFAULT_BATCH_TOKENS = 4096
-PAD_SEGMENT = -2
 
 Progress = Callable[[int, int], None]  # (items done, items total)
 
@@ -47,22 +46,21 @@ def _decoder_and_head(model: Any) -> tuple[Any, Any]:
 
 
 def _batch_tensors(rows: Sequence[Packed], dtype: Any, device: Any) -> tuple[Any, Any, Any]:
+    import numpy as np
     import torch
 
     width = max(len(r) for r in rows)
     ids = torch.zeros((len(rows), width), dtype=torch.long)
     pos = torch.zeros((len(rows), width), dtype=torch.long)
-    seg = torch.full((len(rows), width), PAD_SEGMENT, dtype=torch.long)
+    allowed = np.zeros((len(rows), width, width), dtype=bool)
+    allowed[:, np.arange(width), np.arange(width)] = True  # padding attends to itself
     for b, r in enumerate(rows):
         n = len(r)
         ids[b, :n] = torch.tensor(r.tokens, dtype=torch.long)
         pos[b, :n] = torch.tensor(r.positions, dtype=torch.long)
-        seg[b, :n] = torch.tensor(r.segments, dtype=torch.long)
-    causal = torch.ones((width, width), dtype=torch.bool).tril()
-    q, k = seg[:, :, None], seg[:, None, :]
-    allowed = causal[None] & ((k == PREFIX) | (k == q))
+        allowed[b, :n, :n] = r.ancestors()
     mask = torch.zeros(allowed.shape, dtype=dtype)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    mask.masked_fill_(torch.from_numpy(~allowed), torch.finfo(dtype).min)
     return ids.to(device), pos.to(device), mask[:, None].to(device)
 
 

@@ -30,6 +30,8 @@ class Item:
     preamble: str = ""  # task description put before few-shot examples and the question
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "requests", tuple((str(c), str(k)) for c, k in self.requests))
+        object.__setattr__(self, "choices", tuple(self.choices))
         if not self.requests:
             raise ValueError("an item needs at least one choice")
         if not 0 <= self.gold < len(self.requests):
