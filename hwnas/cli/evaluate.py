@@ -80,7 +80,7 @@ def evaluate_cmd(
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute even when the store "
                                   "holds this evaluation."),
-    batch_tokens: int = typer.Option(4096, "--batch-tokens", min=64,
+    batch_tokens: int = typer.Option(2048, "--batch-tokens", min=64,
                                      help="Token budget of one forward batch."),
     json_out: bool = JSON_OPT,
 ) -> None:

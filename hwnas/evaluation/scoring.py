@@ -16,7 +16,7 @@ from hwnas.datasets.tasks import Item
 from hwnas.errors import InputError
 from hwnas.evaluation.packing import Packed, pack_item
 
-DEFAULT_BATCH_TOKENS = 4096
+DEFAULT_BATCH_TOKENS = 2048
 
 Progress = Callable[[int, int], None]  # (items done, items total)
 
