@@ -10,6 +10,9 @@ import typer
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
 
 HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
+STAT_OPT = typer.Option("median", "--statistic",
+                        help="Latency of a record: 'median' (the profile's definition) or "
+                             "'min' of its raw runs (on a machine shared with other work).")
 
 predictors_app = typer.Typer(name="predictors", no_args_is_help=True,
                              help="Train latency/accuracy predictors and report their accuracy.")
@@ -30,6 +33,7 @@ def train_cmd(
                                     help="Accuracy tasks (repeatable; default: every task "
                                          "evaluated in the store)."),
     seed: int = typer.Option(0, "--seed"),
+    statistic: str = STAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train the latency predictor of a profile (and the accuracy predictor of the model)."""
@@ -42,7 +46,7 @@ def train_cmd(
         api.load_profile_data(store, t.hw.name, t.arch_key, model)  # clear error if none
         if subnets:
             api.ensure_subnets(t, store, train_subnet_specs(t.space, subnets), _progress)
-        out = api.train(t, store, seed=seed, tasks=list(tasks) or None)
+        out = api.train(t, store, seed=seed, tasks=list(tasks) or None, statistic=statistic)
     if as_json:
         print_json(out)
         return
@@ -72,6 +76,7 @@ def report_cmd(
     efficiency: bool = typer.Option(True, "--efficiency/--no-efficiency",
                                     help="Compute the sample-efficiency curve."),
     seed: int = typer.Option(0, "--seed"),
+    statistic: str = STAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Held-out accuracy of every predictor and baseline: Markdown + JSON + PNG figures."""
@@ -89,7 +94,7 @@ def report_cmd(
             from hwnas.predictors.roofline import cached_peaks
             peaks = cached_peaks(t.hw.device, t.hw.dtype, t.hw.threads)
         r = api.report(t, store, n_holdout=holdout, peaks=peaks, seed=seed,
-                       efficiency=efficiency)
+                       efficiency=efficiency, statistic=statistic)
     folder = out or api.report_dir(t)
     files = write_report(r, folder)
     if as_json:

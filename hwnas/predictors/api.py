@@ -68,11 +68,11 @@ def ensure_subnets(t: Target, store: Any, specs: list[SubnetSpec],
 
 
 def train(t: Target, store: Any, *, seed: int = 0, tasks: list[str] | None = None,
-          save: bool = True) -> dict[str, Any]:
+          save: bool = True, statistic: str = "median") -> dict[str, Any]:
     """Train the latency predictor (and the accuracy predictor when evaluations exist)."""
     from hwnas.predictors.train import train_accuracy, train_latency
 
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model)
+    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic)
     train_subnets, _ = ho.split_subnets(t.space, data.subnets, 0)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, train_subnets, seed)
     out: dict[str, Any] = {"hw": t.hw.name, "model": t.model, "arch_key": t.arch_key,
@@ -80,7 +80,7 @@ def train(t: Target, store: Any, *, seed: int = 0, tasks: list[str] | None = Non
                            "n_train_subnets": len(train_subnets),
                            "overheads": {k: v.to_dict()
                                          for k, v in bundle.composed.overheads.items()},
-                           "wholenet": bundle.wholenet is not None}
+                           "wholenet": bundle.wholenet is not None, "statistic": statistic}
     if save:
         out["latency_dir"] = str(persist.save_latency(
             bundle, persist.latency_dir(t.hw.name, t.arch_key), t.hw.to_dict(), t.model))
@@ -186,12 +186,13 @@ def measure_for_report(t: Target, store: Any, n_holdout: int, n_train: int,
 
 
 def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, seed: int = 0,
-           tasks: list[str] | None = None, efficiency: bool = True) -> Any:
+           tasks: list[str] | None = None, efficiency: bool = True,
+           statistic: str = "median") -> Any:
     """Held-out metrics of every latency predictor and baseline, the sample-efficiency curve,
     and the accuracy predictor's cross-validated metrics when evaluations exist."""
     from hwnas.predictors import report as rp
 
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model)
+    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic)
     train_subnets, held = ho.split_subnets(t.space, data.subnets, n_holdout)
     need = {t.primary.prefill.name, t.primary.decode.name}
     held = [s for s in held if need <= set(s.per_workload)]
@@ -202,7 +203,8 @@ def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, see
     models = rp.latency_predictors(t.space, t.hw.dtype, t.primary, data, train_subnets, peaks,
                                    seed)
     metrics, points = rp.evaluate_latency(models, t.primary, held)
-    notes = []
+    notes = [f"latency statistic of every record (layers and held-out subnets alike): "
+             f"{statistic}"]
     if len(held) < n_holdout:
         notes.append(f"only {len(held)} of the {n_holdout} requested held-out subnets are "
                      "measured")

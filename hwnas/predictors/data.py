@@ -71,6 +71,7 @@ class ProfileData:
     subnets: tuple[SubnetSample, ...] = ()
     fingerprint: dict[str, Any] = field(default_factory=dict)
     data_hash: str = ""
+    statistic: str = "median"
 
     def workloads(self) -> list[Workload]:
         return sorted({s.workload for s in self.layers})
@@ -80,19 +81,34 @@ def _profile_hint(hw: str, model: str) -> str:
     return f"run `hwnas profile --hw {hw} --model {model}` first"
 
 
-def load_profile_data(store: Any, hw: str, arch_key: str, model: str) -> ProfileData:
+STATISTICS = ("median", "min")
+
+
+def statistic_ms(rec: dict[str, Any], statistic: str = "median") -> float:
+    """The latency a record stands for: its median (the profiles' definition) or, on a
+    machine shared with other work, the minimum of its raw runs (the least disturbed one)."""
+    if statistic == "median":
+        return float(rec["median_ms"])
+    if statistic == "min":
+        return float(min(rec["times_ms"]))
+    raise InputError(f"unknown latency statistic '{statistic}'; use one of "
+                     f"{', '.join(STATISTICS)}")
+
+
+def load_profile_data(store: Any, hw: str, arch_key: str, model: str,
+                      statistic: str = "median") -> ProfileData:
     """Layer, fixed-part and subnet measurements of profile `hw` for model shape `arch_key`."""
     layer_recs = store.measurements(hw=hw, model=arch_key, kind="layer")
     if not layer_recs:
         raise InputError(f"no layer measurements in the store for hardware profile '{hw}' and "
                          f"model '{model}' (shape {arch_key}); {_profile_hint(hw, model)}")
-    layers = tuple(_layer_sample(r) for r in layer_recs)
+    layers = tuple(_layer_sample(r, statistic) for r in layer_recs)
     fixed: dict[str, list[float]] = defaultdict(list)
     parts: dict[str, set[str]] = defaultdict(set)
     for kind in ("embed", "head"):
         per_wl: dict[str, list[float]] = defaultdict(list)
         for r in store.measurements(hw=hw, model=arch_key, kind=kind):
-            per_wl[Workload.from_spec(r["spec"]).name].append(float(r["median_ms"]))
+            per_wl[Workload.from_spec(r["spec"]).name].append(statistic_ms(r, statistic))
         for name, values in per_wl.items():
             fixed[name].append(float(np.median(values)))
             parts[name].add(kind)
@@ -102,26 +118,29 @@ def load_profile_data(store: Any, hw: str, arch_key: str, model: str) -> Profile
         raise InputError(f"the store has layer measurements but no embedding/head measurements "
                          f"for workload(s) {', '.join(missing)} of profile '{hw}', model "
                          f"'{model}'; {_profile_hint(hw, model)}")
-    subnets = load_subnet_samples(store, hw, arch_key)
+    subnets = load_subnet_samples(store, hw, arch_key, statistic)
     return ProfileData(hw=hw, arch_key=arch_key, layers=layers, fixed_ms=fixed_ms,
                        subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
-                       data_hash=_hash(layer_recs))
+                       data_hash=_hash(layer_recs) + ("" if statistic == "median" else
+                                                      f"-{statistic}"),
+                       statistic=statistic)
 
 
-def _layer_sample(rec: dict[str, Any]) -> LayerSample:
+def _layer_sample(rec: dict[str, Any], statistic: str) -> LayerSample:
     spec = rec["spec"]
     return LayerSample(width=int(spec["width"]), kv_heads=int(spec["kv_heads"]),
-                       workload=Workload.from_spec(spec), ms=float(rec["median_ms"]),
+                       workload=Workload.from_spec(spec), ms=statistic_ms(rec, statistic),
                        timed_s=float(np.sum(rec.get("times_ms", ()))) / 1000.0)
 
 
-def load_subnet_samples(store: Any, hw: str, arch_key: str) -> tuple[SubnetSample, ...]:
+def load_subnet_samples(store: Any, hw: str, arch_key: str,
+                        statistic: str = "median") -> tuple[SubnetSample, ...]:
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in store.measurements(hw=hw, model=arch_key, kind="subnet"):
         spec = r["spec"]
         if not spec.get("subnet"):
             continue
-        per[spec["subnet"]][Workload.from_spec(spec).name].append(float(r["median_ms"]))
+        per[spec["subnet"]][Workload.from_spec(spec).name].append(statistic_ms(r, statistic))
     out = []
     for spec_json, wls in per.items():
         sn = SubnetSpec.from_dict(json.loads(spec_json), "stored subnet measurement")

@@ -161,6 +161,7 @@ def save_latency(bundle: LatencyBundle, folder: Path, hw_profile: dict[str, Any]
         "arch_key": bundle.arch.key(), "dtype": bundle.dtype, "primary": bundle.primary.to_dict(),
         "fingerprint": bundle.meta.get("fingerprint", {}),
         "training_data_hash": bundle.meta.get("data_hash", ""),
+        "statistic": bundle.meta.get("statistic", "median"),
         "n_layer_samples": bundle.meta.get("n_layer_samples"),
         "n_train_subnets": bundle.meta.get("n_train_subnets"),
         "layers": save_estimator(_ensemble(comp.layer_model), folder, "layers"),
@@ -196,6 +197,7 @@ def load_latency(folder: Path, expected_fingerprint: str | None = None,
         wholenet.models_ = {k: load_estimator(folder, v) for k, v in d["wholenet"].items()}
         wholenet.domain_ = np.array(d["wholenet_domain"], dtype=float)
     meta = {k: d.get(k) for k in ("fingerprint", "training_data_hash", "n_layer_samples",
+                                  "statistic",
                                   "n_train_subnets", "metrics", "hw_profile", "model")}
     return LatencyBundle(d["hw"], arch, d["dtype"], primary, comp, wholenet, meta)
 

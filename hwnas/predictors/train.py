@@ -67,7 +67,8 @@ def train_latency(hw_name: str, space: SearchSpace, dtype: str, primary: Primary
         wholenet = WholeNetLatency(space, dtype, primary, lambda: LatencyPredictor(
             n_estimators=200, max_depth=3, random_state=seed)).fit(list(train_subnets))
     meta = {"n_layer_samples": len(data.layers), "n_train_subnets": len(train_subnets),
-            "data_hash": data.data_hash, "fingerprint": data.fingerprint}
+            "data_hash": data.data_hash, "fingerprint": data.fingerprint,
+            "statistic": data.statistic}
     return LatencyBundle(hw_name, arch, dtype, primary, composed, wholenet, meta)
 
 
