@@ -265,3 +265,18 @@ def test_real_model_packed_scoring_equals_direct(real_supernet):
         its = prepare(name, limit=3).items
         for it, g in zip(its, loglikelihoods(sn.model, sn.tokenizer, its), strict=True):
             assert g == pytest.approx(direct(sn.model, sn.tokenizer, it), rel=1e-5, abs=1e-4)
+
+
+def test_cli_evaluates_a_subnet_of_a_model_directory(tmp_path, model, tokenizer, capsys):
+    from hwnas.cli import main
+    from hwnas.supernet import SearchSpace, arch_info
+
+    d = _save_dir(tmp_path, model, tokenizer)
+    space = SearchSpace.default(arch_info(model.config))
+    spec = space.uniform(width=space.width_choices[0], drop=[0])
+    task = write_jsonl(tmp_path / "s.jsonl", [
+        {"context": "Which is heavier?", "choices": ["a stone", "a feather"], "gold": 0}])
+    assert main(["evaluate", "--model", str(d), "--subnet", spec.to_json(), "--tasks", task,
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["subnet"] == spec.key() and out["tasks"][task]["n"] == 1
