@@ -1,0 +1,64 @@
+"""The whole predictor pipeline through the real profilers with their deterministic fake
+backend: profile layers, measure held-out and training subnets with `measure_subnet`, train,
+report and predict. No timing hardware involved."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import LlamaConfig
+
+from hwnas.datasets.store import Store
+from hwnas.predictors import api
+from hwnas.predictors import holdout as ho
+
+FAKE = """
+schema_version: 1
+name: fake-pred
+device: cpu
+backend: fake
+dtype: fp32
+threads: 1
+workloads:
+  prefill: [16, 32]
+  decode: [{context: 24}, {context: 64}]
+primary: {prefill_tokens: 16, decode_tokens: 16}
+"""
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    from hwnas.paths import sub_dir
+    from hwnas.supernet.supernet import Supernet
+
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    (sub_dir("hw_profiles") / "fake-pred.yaml").write_text(FAKE)
+    config = LlamaConfig(hidden_size=64, intermediate_size=256, num_attention_heads=4,
+                         num_key_value_heads=2, num_hidden_layers=6, vocab_size=256,
+                         max_position_embeddings=256)
+    config.save_pretrained(tmp_path / "tiny")
+    sn = Supernet.from_config(config, name="tiny")
+    t = api.resolve_target("fake-pred", str(tmp_path / "tiny"))
+    assert t.arch_key == sn.arch.key()
+    store = Store(tmp_path / "cache" / "store.sqlite")
+    yield t, sn, store
+    store.close()
+
+
+@pytest.mark.filterwarnings("ignore::hwnas.predictors.persist.FingerprintMismatchWarning")
+def test_fake_backend_pipeline(setup):
+    from hwnas.profilers import profile_layers
+
+    t, sn, store = setup
+    summary = profile_layers(t.hw, sn, store)
+    assert summary.complete
+    specs = ho.holdout_specs(t.space, 12) + ho.train_subnet_specs(t.space, 6)
+    assert api.ensure_subnets(t, store, specs, supernet=sn) == 18
+    assert api.ensure_subnets(t, store, specs, supernet=sn) == 0  # resumes: nothing left
+    out = api.train(t, store)
+    assert out["n_train_subnets"] == 6
+    r = api.report(t, store, n_holdout=12, efficiency=False)
+    main = r.latency["xgboost-layers"]["primary"]
+    assert r.n_holdout == 12
+    assert main["mape"] < 10.0 and main["spearman"] > 0.8
+    row = api.predict(t, [t.space.full()])[0]
+    assert row["latency_ms"] > 0 and row["in_domain"]
