@@ -243,3 +243,22 @@ def test_cli_report_without_holdout_says_what_to_run(env, capsys, monkeypatch):
     rc, _, err = _cli(["predictors", "report", "--hw", "cpu-torch-fp32", "--model", t.model,
                        "--no-roofline"], capsys, monkeypatch)
     assert rc == 2 and "--measure" in err
+
+
+def test_perplexity_tasks_only_when_named(env):
+    from hwnas.evaluation.result import EvalResult
+    from hwnas.predictors.data import load_accuracy_samples
+
+    t, store = env
+    full = t.space.full()
+    fill_evaluations(store, t.space, "fp", n=6)
+    r = EvalResult(task="heldout_ppl", metric="perplexity", accuracy=20.0, stderr=0.1, n=50,
+                   model="fp", subnet=full.key(), extra={"spec": full.to_dict()})
+    store.put_evaluation("ppl-full", model="fp", subnet=full.key(), task="heldout_ppl",
+                         accuracy=20.0, record=r.to_dict())
+    samples, tasks = load_accuracy_samples(store, "fp", full, "m")
+    assert tasks == ["arc_easy"] and len(samples) == 6
+    samples, tasks = load_accuracy_samples(store, "fp", full, "m", ["heldout_ppl"])
+    assert samples[0].accuracy == pytest.approx(np.log(20.0))
+    with pytest.raises(InputError, match="mix perplexity"):
+        load_accuracy_samples(store, "fp", full, "m", ["heldout_ppl", "arc_easy"])

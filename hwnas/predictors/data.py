@@ -173,9 +173,17 @@ class AccuracySample:
 def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: str,
                           tasks: list[str] | None = None) -> tuple[list[AccuracySample], list[str]]:
     """Evaluated subnets of one model. With several tasks, a subnet's target is the mean over
-    the tasks, kept only when every task was evaluated on it. Returns (samples, tasks)."""
+    the tasks, kept only when every task was evaluated on it. Returns (samples, tasks).
+
+    Perplexity tasks are used only when named in `tasks`; their target is log(perplexity)
+    (lower is better), and they are not averaged with accuracy tasks."""
     recs = store.evaluations(model=model_fp)
-    recs = [r for r in recs if r.get("metric") != "perplexity"]
+    if not tasks:
+        recs = [r for r in recs if r.get("metric") != "perplexity"]
+    kinds = {r.get("metric") == "perplexity" for r in recs if r["task"] in (tasks or ())}
+    if len(kinds) > 1:
+        raise InputError(f"tasks {', '.join(tasks or ())} mix perplexity and accuracy; "
+                         "train one predictor per kind (pass one --task)")
     found = sorted({r["task"] for r in recs})
     use = tasks or found
     if not recs or not set(use) <= set(found):
@@ -192,7 +200,9 @@ def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: st
         if spec is None:
             continue
         specs[spec.key()] = spec
-        per[spec.key()][r["task"]] = float(r["accuracy"])
+        value = float(r["accuracy"])
+        per[spec.key()][r["task"]] = (float(np.log(value)) if r.get("metric") == "perplexity"
+                                      else value)
     samples = [AccuracySample(specs[k], float(np.mean([v[t] for t in use])))
                for k, v in sorted(per.items()) if set(use) <= set(v)]
     return samples, list(use)
