@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "hwnas.cli.models",
     "hwnas.cli.predictors",
     "hwnas.cli.evaluate",
+    "hwnas.cli.search",
 )
 
 

@@ -1,0 +1,177 @@
+"""`hwnas search` (LINAS, plain NSGA-II or random search, resumable) and `hwnas runs
+list|show`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+
+runs_app = typer.Typer(name="runs", no_args_is_help=True,
+                       help="List search runs and show one (Pareto set, hypervolume, plot).")
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def progress_printer(quiet: bool = False) -> Any:
+    def show(info: dict[str, Any]) -> None:
+        if quiet:
+            return
+        phase = info.get("phase")
+        if phase == "iteration":
+            err_console.print(f"iteration {info['iteration']}: evaluations "
+                              f"{info['evals_used']}/{info['evals']}, front size "
+                              f"{info['front_size']}, hypervolume {info['hypervolume']:.4f}")
+        elif phase == "eval":
+            vals = ", ".join(f"{k} {v:.4g}" for k, v in info["values"].items()
+                             if k in ("accuracy", "perplexity", "latency_ms"))
+            err_console.print(f"  real evaluation {info['evals_used']}/{info['evals']}: {vals}",
+                              style="dim")
+        elif phase == "plan":
+            err_console.print(f"  iteration {info['iteration']}: training predictors and "
+                              "searching them", style="dim")
+        elif phase == "reference":
+            err_console.print("measuring the full model (the reference)")
+        elif phase == "remeasure":
+            err_console.print(f"re-measuring the Pareto set: {info['what']} "
+                              f"({info['done'] + 1}/{info['total'] + 1})")
+    return show
+
+
+def search_cmd(
+    hw: str = typer.Option("cpu-torch-fp32", "--hw", help="Hardware profile name or YAML."),
+    model: str = MODEL_OPT,
+    tasks: str = typer.Option("piqa", "--tasks", help="Comma-separated tasks (accuracy is "
+                              "their mean), e.g. arc_easy,piqa; heldout_ppl for perplexity."),
+    objectives: str = typer.Option("accuracy,latency", "--objectives",
+                                   help="Comma-separated: accuracy, latency, params, memory, "
+                                        "perplexity."),
+    evals: int = typer.Option(60, "--evals", help="Real evaluations (budget)."),
+    seed: int = typer.Option(0, "--seed"),
+    run: str | None = typer.Option(None, "--run", help="Run name [default: from the "
+                                   "settings, so the same command resumes the same run]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
+    limit: int = typer.Option(100, "--limit", help="Items per task for each real evaluation "
+                              "(0: all)."),
+    final_limit: int = typer.Option(1000, "--final-limit", help="Items per task when "
+                                    "re-evaluating the Pareto set (0: all)."),
+    final_max: int = typer.Option(6, "--final-max", help="Pareto subnets re-measured."),
+    strategy: str = typer.Option("linas", "--strategy", help="linas | nsga2 | random."),
+    algorithm: str = typer.Option("nsga2", "--algorithm", help="nsga2 | agemoea | unsga3 | "
+                                  "nsga3 | smsemoa (inside LINAS, or the strategy nsga2's)."),
+    init: int = typer.Option(0, "--init", help="Initial population (0: max(8, evals/5))."),
+    batch: int = typer.Option(0, "--batch", help="Real evaluations per LINAS iteration "
+                              "(0: max(4, evals/10))."),
+    inner_gens: int = typer.Option(40, "--inner-gens", help="Generations on the predictors."),
+    inner_pop: int = typer.Option(60, "--inner-pop", help="Population on the predictors."),
+    latency: str = typer.Option("measured", "--latency", help="measured (profiler, each "
+                                "subnet) | predicted (layer-composed predictor; the Pareto set "
+                                "is still re-measured)."),
+    max_latency_ms: float | None = typer.Option(None, "--max-latency-ms"),
+    max_params: float | None = typer.Option(None, "--max-params"),
+    min_accuracy: float | None = typer.Option(None, "--min-accuracy"),
+    timing_lock: Path | None = typer.Option(None, "--timing-lock", help="Hold this file's "
+                                            "flock while timing (machines shared with "
+                                            "other timing runs)."),
+    evaluator: str = typer.Option("real", "--evaluator", help="real | fake (synthetic, for "
+                                  "tests)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Search a model's subnets for a hardware profile; re-measure the Pareto set."""
+    from hwnas.datasets.store import open_store
+    from hwnas.search import Constraints, SearchConfig, search
+
+    cfg = SearchConfig(
+        hw=hw, model=model, tasks=_split(tasks), objectives=_split(objectives),
+        constraints=Constraints(max_latency_ms, max_params, min_accuracy), evals=evals,
+        seed=seed, strategy=strategy, algorithm=algorithm, init=init, batch=batch,
+        inner_pop=inner_pop, inner_gens=inner_gens, limit=limit or None,
+        final_limit=final_limit or None, final_max=final_max, latency=latency,
+        evaluator=evaluator)
+    with open_store() as store:
+        name, _ = search(cfg, store, run, resume=True if resume else False,
+                         progress=progress_printer(as_json), lock=timing_lock)
+        show(store, name, as_json)
+
+
+def show(store: Any, name: str, as_json: bool) -> None:
+    from hwnas.search.plot import pareto_png
+    from hwnas.search.run import run_dir
+    from hwnas.search.runs import summary
+    from hwnas.search.state import RunState
+
+    s = summary(store, name)
+    if s["pareto"]:
+        s["plot"] = str(pareto_png(RunState.load(store, name), s, run_dir(name) / "pareto.png"))
+    if as_json:
+        print_json(s)
+        return
+    ref = s["reference"]["measured"] or s["reference"]["search"] or {}
+    rows = []
+    for i, p in enumerate(s["pareto"], start=1):
+        m, pr = p["measured"] or {}, p["predicted"].get("mean", {})
+        rows.append([i, _f(pr.get("latency_ms")), _f(m.get("latency_ms")),
+                     _ratio(ref.get("latency_ms"), m.get("latency_ms")),
+                     _f(pr.get("accuracy", pr.get("perplexity")), 3),
+                     _f(m.get("accuracy", m.get("perplexity")), 3),
+                     _ratio(ref.get("params"), m.get("params")), p["key"]])
+    rows.append(["full", "", _f(ref.get("latency_ms")), "1.00x", "",
+                 _f(ref.get("accuracy", ref.get("perplexity")), 3), "1.00x", "full model"])
+    table(f"run {name}: {s['status']}, {s['evals_used']}/{s['evals']} real evaluations, "
+          f"{s['hw']}", ["#", "latency pred.", "latency meas.", "speed-up", "quality pred.",
+                         "quality meas.", "smaller", "subnet"], rows)
+    hv = s["hypervolume"]
+    if hv:
+        console.print("hypervolume per iteration: " + " ".join(f"{v:.4f}" for v in hv))
+    ag = s["agreement"]["latency_ms"]
+    if ag["share"] is not None:
+        console.print(f"re-measured latency within ±10% of the prediction: "
+                      f"{ag['share'] * 100:.0f}% of {ag['n']} subnets")
+    if s.get("plot"):
+        console.print(f"plot: {s['plot']}")
+        console.print(f"export one: hwnas export --run {name} --pick K --out DIR")
+
+
+def _f(v: Any, digits: int = 1) -> str:
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def _ratio(ref: Any, v: Any) -> str:
+    return "" if not ref or not v else f"{ref / v:.2f}x"
+
+
+@runs_app.command("list")
+def list_cmd(as_json: bool = JSON_OPT) -> None:
+    """Every search run in the store."""
+    from hwnas.datasets.store import open_store
+    from hwnas.search.runs import list_runs
+
+    with open_store() as store:
+        rows = list_runs(store)
+    if as_json:
+        print_json(rows)
+        return
+    table("search runs", ["name", "strategy", "hw", "model", "evaluations", "front",
+                          "hypervolume", "status"],
+          [[r["name"], r["strategy"], r["hw"], r["model"], f"{r['evals_used']}/{r['evals']}",
+            r["front_size"] or "", _f(r["hypervolume"], 4), r["status"]] for r in rows])
+
+
+@runs_app.command("show")
+def show_cmd(run: str = typer.Argument(..., help="Run name (see `hwnas runs list`)."),
+             as_json: bool = JSON_OPT) -> None:
+    """A run's Pareto set (predicted and re-measured), reference, hypervolume and plot."""
+    from hwnas.datasets.store import open_store
+
+    with open_store() as store:
+        show(store, run, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_cmd)
+    app.add_typer(runs_app)

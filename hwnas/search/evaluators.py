@@ -1,0 +1,133 @@
+"""Real evaluations of subnets, behind one small protocol, and the exact analytic values.
+
+An evaluator answers `evaluate(spec)` with the measured values of one subnet (`Measured`):
+accuracy or perplexity from the evaluator, latency from the profiler, parameters and memory
+computed exactly. `remeasure(spec)` measures again at the end of a run (fresh timing, more
+items); ``spec=None`` means the full model. `FakeEvaluator` (synthetic, deterministic
+functions of the spec) keeps tests fast; `hwnas.search.real.RealEvaluator` is the real one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from hwnas.registry import Registry
+from hwnas.supernet.arch import ArchInfo
+from hwnas.supernet.space import SearchSpace, SubnetSpec
+from hwnas.supernet.stats import DTYPE_BYTES, subnet_stats
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The measured values of one subnet (keys: accuracy | perplexity, latency_ms, params,
+    memory_bytes) and how they were obtained (per task, per workload, item counts)."""
+
+    values: dict[str, float]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": dict(self.values), "detail": dict(self.detail)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Measured:
+        return cls({k: float(v) for k, v in d["values"].items()}, dict(d.get("detail") or {}))
+
+
+class Evaluator(Protocol):
+    space: SearchSpace
+
+    def evaluate(self, spec: SubnetSpec) -> Measured: ...
+
+    def reference(self) -> Measured: ...
+
+    def remeasure(self, spec: SubnetSpec | None) -> Measured: ...
+
+    def latency_predictor(self) -> Any: ...
+
+    def exact(self, spec: SubnetSpec) -> dict[str, float]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def analytic(arch: ArchInfo, spec: SubnetSpec, dtype: str, context: int,
+             batch: int = 1) -> dict[str, float]:
+    """Exact parameters and memory (weights + KV cache at `context` positions)."""
+    st = subnet_stats(arch, spec, dtype)
+    kv = sum(2 * k * arch.head_dim * context * batch * DTYPE_BYTES[dtype] for k in spec.kv_heads)
+    return {"params": float(st.params), "memory_bytes": float(st.weight_bytes + kv)}
+
+
+# ---- a deterministic fake, for tests and quick demos -----------------------------------------
+class FakeEvaluator:
+    """Synthetic accuracy and latency: smooth functions of the spec plus a fixed per-subnet
+    jitter (a hash of its key), so the same subnet always gets the same numbers."""
+
+    def __init__(self, space: SearchSpace, dtype: str = "fp32", context: int = 144,
+                 jitter: float = 0.004) -> None:
+        self.space = space
+        self.dtype = dtype
+        self.context = context
+        self.jitter = jitter
+        self.calls = 0
+        n = space.arch.num_layers
+        pos = np.linspace(0.0, 1.0, n)
+        self._importance = 0.4 + 2.0 * (pos - 0.5) ** 2 + np.where(np.arange(n) == 0, 2.0, 0.0)
+
+    def _noise(self, spec: SubnetSpec, salt: str) -> float:
+        h = hashlib.sha256((salt + spec.key()).encode()).digest()
+        return (int.from_bytes(h[:4], "little") / 2 ** 32 - 0.5) * 2.0
+
+    def values(self, spec: SubnetSpec, salt: str = "") -> dict[str, float]:
+        arch, sp = self.space.arch, self.space
+        wmax, kmax = sp.width_choices[-1], sp.kv_choices[-1]
+        q = 0.0
+        lat = 3.0
+        for layer, w, k in zip(spec.layers, spec.intermediate_size, spec.kv_heads, strict=True):
+            q += (self._importance[layer] * (0.55 + 0.45 * (w / wmax) ** 0.5)
+                  * (0.8 + 0.2 * k / kmax))
+            lat += 0.4 + 1.0 * w / wmax + 0.35 * k / kmax
+        q /= float(self._importance.sum())
+        acc = 0.25 + 0.45 * q ** 3 + self.jitter * self._noise(spec, "acc" + salt)
+        lat *= 1.0 + 0.01 * self._noise(spec, "lat" + salt)
+        out = {"accuracy": float(acc), "latency_ms": float(lat),
+               "perplexity": float(np.exp(2.3 + 3.0 * (1.0 - q)))}
+        out.update(analytic(arch, spec, self.dtype, self.context))
+        return out
+
+    def evaluate(self, spec: SubnetSpec) -> Measured:
+        self.calls += 1
+        return Measured(self.values(spec), {"evaluator": "fake"})
+
+    def reference(self) -> Measured:
+        return Measured(self.values(self.space.full()), {"evaluator": "fake"})
+
+    def remeasure(self, spec: SubnetSpec | None) -> Measured:
+        s = self.space.full() if spec is None else spec
+        return Measured(self.values(s, salt="again"), {"evaluator": "fake", "remeasured": True})
+
+    def latency_predictor(self) -> Any:
+        return None
+
+    def exact(self, spec: SubnetSpec) -> dict[str, float]:
+        return analytic(self.space.arch, spec, self.dtype, self.context)
+
+    def describe(self) -> dict[str, Any]:
+        return {"evaluator": "fake", "jitter": self.jitter}
+
+    @classmethod
+    def build(cls, config: Any, store: Any, progress: Any = None, run_dir: Any = None,
+              **_: Any) -> FakeEvaluator:
+        from hwnas.supernet.arch import arch_info
+        from hwnas.supernet.models import load_config
+
+        arch = arch_info(load_config(config.model))
+        return cls(SearchSpace.default(arch))
+
+
+EVALUATORS: Registry[Any] = Registry("evaluator")
+EVALUATORS.register("real", "hwnas.search.real:build")
+EVALUATORS.register("fake", FakeEvaluator.build)

@@ -1,0 +1,60 @@
+"""The end of a run: re-measure the Pareto set on the hardware (fresh timing, accuracy on more
+items), beside the full model measured the same way, and keep what was predicted for each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwnas.search.loop import Runner, rng_for
+from hwnas.search.surrogates import Surrogates
+from hwnas.supernet.space import SubnetSpec
+
+
+def _predictions(r: Runner, picks: list[SubnetSpec]) -> dict[str, Any]:
+    """For each pick: what the predictors said before it was evaluated (from its batch), or
+    else a fit on all the run's evaluations (which include it; marked as such)."""
+    before: dict[str, dict[str, Any]] = {}
+    for b in r.state.batches.values():
+        for p in b.get("predicted", ()):
+            before[p["key"]] = {"mean": p["mean"], "sd": p["sd"], "source": "before evaluation"}
+    keys = [o.key for o in r.objectives]
+    keys += [k for k in ("latency_ms", "params") if k not in keys]
+    specs, values = r.known()
+    fit = None
+    if any(s.key() not in before for s in picks) or r.ev.latency_predictor() is not None:
+        have = [k for k in keys if all(k in v for v in values)]
+        fit = Surrogates(r.space, have, r.ev.exact, r.ev.latency_predictor(),
+                         seed=int(rng_for(r.config.seed, 0, "final").integers(2 ** 31)))
+        fit.fit(specs, values)
+    out = {}
+    for s in picks:
+        row = dict(before.get(s.key()) or {})
+        if fit is not None:
+            mean, sd = fit.predict([s])
+            if not row:
+                row = {"mean": mean[0], "sd": sd[0], "source": "fit including this subnet"}
+            if r.ev.latency_predictor() is not None:  # the profile's predictor, calibrated
+                row["mean"] = {**row["mean"], "latency_ms": mean[0]["latency_ms"]}
+                row["sd"] = {**row["sd"], "latency_ms": sd[0]["latency_ms"]}
+                row["latency_source"] = "layer-composed predictor, calibrated on the run"
+        out[s.key()] = row
+    return out
+
+
+def remeasure_front(r: Runner) -> None:
+    if r.state.predicted is None:
+        picks = r.pick_front()
+        preds = _predictions(r, picks)
+        r.record("predicted", {"items": [{"key": s.key(), "spec": s.to_dict(),
+                                          "predicted": preds[s.key()]} for s in picks]})
+    assert r.state.predicted is not None
+    items = r.state.predicted["items"]
+    if r.state.final_reference is None:
+        r.emit(phase="remeasure", what="full model", done=0, total=len(items))
+        r.record("final_reference", {"measured": r.ev.remeasure(None).to_dict()})
+    for i, item in enumerate(items):
+        if item["key"] in r.state.finals:
+            continue
+        r.emit(phase="remeasure", what=item["key"], done=i, total=len(items))
+        spec = SubnetSpec.from_dict(item["spec"], "run event")
+        r.record("final", {"key": item["key"], "measured": r.ev.remeasure(spec).to_dict()})

@@ -1,0 +1,203 @@
+"""`Runner`: one search run, driven by real evaluations and recorded as store events.
+
+Every decision is a pure function of the config, the seed and the real evaluations made so
+far, and every iteration draws from its own generator (seeded by the run's seed and the
+iteration), whose state is stored with the planned batch. A resumed run replays the events:
+it reuses each recorded batch and evaluation and only evaluates what is missing, so after
+Ctrl-C or `kill -9` it ends with the same result as an uninterrupted run with the same seed
+(given the same real measurements; cached evaluations in the store make those cheap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import InputError
+from hwnas.search.config import SearchConfig
+from hwnas.search.evaluators import Evaluator, Measured
+from hwnas.search.objectives import objectives
+from hwnas.search.problem import Normaliser, hypervolume, non_dominated
+from hwnas.search.selection import spread_pick
+from hwnas.search.state import RunState
+from hwnas.supernet.space import SubnetSpec
+
+Progress = Callable[[dict[str, Any]], None]
+PURPOSE = {"plan": 1, "inner": 2, "final": 3}
+
+
+def rng_for(seed: int, iteration: int, purpose: str = "plan") -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, iteration, PURPOSE[purpose]]))
+
+
+def default_run_name(config: SearchConfig) -> str:
+    h = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:6]
+    return f"{config.strategy}-{config.model}-{config.hw}-seed{config.seed}-{h}"
+
+
+class Runner:
+    def __init__(self, store: Any, name: str, config: SearchConfig, evaluator: Evaluator,
+                 progress: Progress | None = None, resume: bool | None = False) -> None:
+        config.check()
+        self.store, self.name, self.config, self.ev = store, name, config, evaluator
+        self.space = evaluator.space
+        self.progress = progress
+        self.resume = resume
+        self.objectives = tuple(objectives(config.objectives))
+        self.state = RunState()
+        self.norm: Normaliser | None = None
+
+    # ---- opening, recording ---------------------------------------------------------------
+    def open(self) -> None:
+        stored = self.store.run_config(self.name)
+        if stored is None:
+            if self.resume is True:
+                raise InputError(f"no run named '{self.name}' in the store; drop --resume to "
+                                 "start it")
+            self.store.create_run(self.name, self.config.to_dict())
+        else:
+            if self.resume is False:
+                raise InputError(f"run '{self.name}' already exists; pass --resume to continue "
+                                 "it, or choose another --run name")
+            diffs = SearchConfig.from_dict(stored).differences(self.config)
+            if diffs:
+                raise InputError(f"run '{self.name}' was started with other settings ("
+                                 + "; ".join(diffs) + "); resume it with the same arguments "
+                                 "or start a new --run")
+        self.state = RunState.load(self.store, self.name)
+        if self.state.start is None:
+            self.record("start", {"config": self.config.to_dict(),
+                                  "evaluator": self.ev.describe(),
+                                  "space": self.space.to_dict()})
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        self.store.append_event(self.name, kind, payload)
+        self.state.apply(kind, json.loads(json.dumps(payload)))
+
+    def emit(self, **info: Any) -> None:
+        if self.progress is not None:
+            self.progress({"run": self.name, **info})
+
+    # ---- the reference and the normalisation ------------------------------------------------
+    def reference(self) -> Normaliser:
+        if self.state.reference is None:
+            self.emit(phase="reference")
+            self.record("reference", {"measured": self.ev.reference().to_dict()})
+        assert self.state.reference is not None
+        ref = self.state.reference.values
+        self.norm = Normaliser(self.objectives, dict(ref))
+        return self.norm
+
+    def check_feasible(self) -> None:
+        """Refuse constraints nothing in the space can meet (exactly for parameters; against
+        the full model for accuracy; by prediction for latency when a predictor exists)."""
+        c = self.config.constraints
+        smallest = self.space.uniform(self.space.width_choices[0], self.space.kv_choices[0],
+                                      drop=range(self.space.min_layers,
+                                                 self.space.arch.num_layers))
+        low = self.ev.exact(smallest)
+        if c.max_params is not None and low["params"] > c.max_params:
+            raise InputError(f"--max-params {c.max_params:.4g} is infeasible: the smallest "
+                             f"subnet of this space has {low['params']:.4g} parameters")
+        ref = self.state.reference.values if self.state.reference else {}
+        if c.min_accuracy is not None and "accuracy" in ref and \
+                c.min_accuracy > ref["accuracy"] + 0.02:
+            raise InputError(f"--min-accuracy {c.min_accuracy} is infeasible: the full model "
+                             f"itself reaches {ref['accuracy']:.3f} on these tasks")
+        bundle = self.ev.latency_predictor()
+        if c.max_latency_ms is not None and bundle is not None:
+            fastest = float(bundle.predict([smallest]).low[0])
+            if fastest > c.max_latency_ms:
+                raise InputError(f"--max-latency-ms {c.max_latency_ms} is infeasible: even the "
+                                 f"smallest subnet is predicted at {fastest:.1f} ms")
+
+    # ---- real evaluations --------------------------------------------------------------------
+    @property
+    def used(self) -> int:
+        return self.state.used
+
+    def real(self, spec: SubnetSpec, iteration: int) -> Measured:
+        rec = self.state.evals.get(spec.key())
+        if rec is not None:
+            return rec.measured
+        m = self.ev.evaluate(spec)
+        self.record("eval", {"iteration": iteration, "spec": spec.to_dict(), "key": spec.key(),
+                             "measured": m.to_dict(), "n": self.used + 1})
+        self.emit(phase="eval", iteration=iteration, evals_used=self.used,
+                  evals=self.config.evals, values=m.values)
+        return m
+
+    def known(self) -> tuple[list[SubnetSpec], list[dict[str, float]]]:
+        recs = list(self.state.evals.values())
+        return [r.spec for r in recs], [r.measured.values for r in recs]
+
+    def feasible_front(self) -> tuple[list[SubnetSpec], list[dict[str, float]], np.ndarray]:
+        assert self.norm is not None
+        specs, values = self.known()
+        keep = [i for i, v in enumerate(values) if self.config.constraints.feasible(v)]
+        specs, values = [specs[i] for i in keep], [values[i] for i in keep]
+        F = self.norm.matrix(values)
+        nd = non_dominated(F)
+        return [specs[i] for i in nd], [values[i] for i in nd], F[nd] if len(nd) else F[:0]
+
+    # ---- iterations ----------------------------------------------------------------------
+    def planned(self, iteration: int,
+                plan: Callable[[np.random.Generator], tuple[list[SubnetSpec], dict[str, Any]]]
+                ) -> list[SubnetSpec]:
+        rng = rng_for(self.config.seed, iteration)
+        state = rng.bit_generator.state
+        got = self.state.batches.get(iteration)
+        if got is not None:
+            if got["rng_state"] != json.loads(json.dumps(state)):
+                raise InputError(f"run '{self.name}': the stored RNG state of iteration "
+                                 f"{iteration} differs from this seed's; was it started with "
+                                 "another hwnas version?")
+            return [SubnetSpec.from_dict(s, "run event") for s in got["specs"]]
+        self.emit(phase="plan", iteration=iteration, evals_used=self.used)
+        specs, info = plan(rng)
+        self.record("batch", {"iteration": iteration, "specs": [s.to_dict() for s in specs],
+                              "rng_state": state, **info})
+        return specs
+
+    def close_iteration(self, iteration: int) -> None:
+        if iteration not in self.state.iterations:
+            specs, _, F = self.feasible_front()
+            assert self.norm is not None
+            hv = hypervolume(F, self.norm.ref_point())
+            self.record("iteration", {"iteration": iteration, "evals_used": self.used,
+                                      "front_size": len(specs), "hypervolume": hv,
+                                      "front": [s.key() for s in specs]})
+        info = self.state.iterations[iteration]
+        self.emit(phase="iteration", iteration=iteration, evals_used=info["evals_used"],
+                  evals=self.config.evals, front_size=info["front_size"],
+                  hypervolume=info["hypervolume"])
+
+    # ---- the whole run -------------------------------------------------------------------
+    def run(self) -> RunState:
+        from hwnas.search.strategies import STRATEGIES
+
+        self.open()
+        if self.state.done is not None:
+            self.reference()
+            return self.state
+        self.reference()
+        self.check_feasible()
+        STRATEGIES[self.config.strategy](self)
+        self.finish()
+        return self.state
+
+    def finish(self) -> None:
+        from hwnas.search.final import remeasure_front
+
+        remeasure_front(self)
+        last = max(self.state.iterations) if self.state.iterations else -1
+        self.record("done", {"evals_used": self.used, "iterations": last + 1})
+        self.emit(phase="done", evals_used=self.used)
+
+    def pick_front(self) -> list[SubnetSpec]:
+        specs, _, F = self.feasible_front()
+        return [specs[i] for i in spread_pick(F, self.config.final_max)]

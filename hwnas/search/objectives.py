@@ -1,0 +1,125 @@
+"""Objectives and constraints of a search, by name.
+
+An objective maps the values measured for a subnet (a dict such as ``{"accuracy": 0.61,
+"latency_ms": 140.2, "params": 1.1e8, "memory_bytes": 4.5e8}``) to one number. pymoo
+minimises, so every objective also has a sign (+1 minimise, -1 maximise) and a fixed
+normalisation against the full model (the run's reference), which the hypervolume uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hwnas.errors import InputError, NotFoundError
+from hwnas.registry import Registry
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    key: str  # the measured value it reads
+    sense: str  # "min" | "max"
+    unit: str
+    description: str
+    # normalisation: minimised value / reference value (relative kinds) or 1 - value (share)
+    scale: str = "relative"  # "relative" | "share"
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.sense == "min" else -1.0
+
+    def normalise(self, value: float, reference: float) -> float:
+        """A minimised, unit-free number: 1.0 is the full model for relative objectives; for
+        shares (accuracy) it is 1 - value, so 0 is perfect and 1 is nothing right."""
+        if self.scale == "share":
+            return 1.0 - value
+        return value / reference if reference else value
+
+    def ref_point(self) -> float:
+        """The hypervolume's reference point in normalised units: anything worse than an
+        empty answer (share) or 1.2x the full model (relative) adds nothing."""
+        return 1.0 if self.scale == "share" else 1.2
+
+
+OBJECTIVES: Registry[Objective] = Registry("objective")
+for _o in (
+    Objective("accuracy", "accuracy", "max", "", "accuracy on the run's tasks (mean over tasks)",
+              scale="share"),
+    Objective("latency", "latency_ms", "min", "ms", "the hardware profile's primary metric"),
+    Objective("params", "params", "min", "", "parameters of the subnet"),
+    Objective("memory", "memory_bytes", "min", "B",
+              "weights + KV cache at the primary metric's longest context"),
+    Objective("perplexity", "perplexity", "min", "",
+              "perplexity on a perplexity task (e.g. heldout_ppl), a cheap accuracy proxy"),
+):
+    OBJECTIVES.register(_o.name, _o)
+
+
+def objectives(names: Sequence[str]) -> list[Objective]:
+    if not names:
+        raise InputError("--objectives is empty; name two or more of "
+                         f"{', '.join(OBJECTIVES.names())}")
+    out = []
+    for n in names:
+        try:
+            out.append(OBJECTIVES.get(n.strip()))
+        except NotFoundError as e:
+            raise InputError(f"--objectives: {e}") from None
+    if len({o.name for o in out}) != len(out):
+        raise InputError(f"--objectives {','.join(names)}: an objective is named twice")
+    if len(out) < 2:
+        raise InputError(f"--objectives {','.join(names)}: a multi-objective search needs at "
+                         "least two, e.g. accuracy,latency")
+    if {"accuracy", "perplexity"} <= {o.name for o in out}:
+        raise InputError("--objectives: choose accuracy or perplexity, not both (one scores "
+                         "the run's tasks)")
+    return out
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Upper bounds on latency and parameters, a lower bound on accuracy (None: unbounded)."""
+
+    max_latency_ms: float | None = None
+    max_params: float | None = None
+    min_accuracy: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"max_latency_ms": self.max_latency_ms, "max_params": self.max_params,
+                "min_accuracy": self.min_accuracy}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, float | None]) -> Constraints:
+        return cls(d.get("max_latency_ms"), d.get("max_params"), d.get("min_accuracy"))
+
+    def active(self) -> list[tuple[str, str, float]]:
+        """(measured key, "max"|"min", bound) for each set bound, in a fixed order."""
+        out = []
+        if self.max_latency_ms is not None:
+            out.append(("latency_ms", "max", float(self.max_latency_ms)))
+        if self.max_params is not None:
+            out.append(("params", "max", float(self.max_params)))
+        if self.min_accuracy is not None:
+            out.append(("accuracy", "min", float(self.min_accuracy)))
+        return out
+
+    def violation(self, values: dict[str, float]) -> list[float]:
+        """pymoo's G: <= 0 is satisfied; scaled by the bound so the entries are comparable."""
+        g = []
+        for key, kind, bound in self.active():
+            v = float(values[key])
+            d = (v - bound) if kind == "max" else (bound - v)
+            g.append(d / abs(bound) if bound else d)
+        return g
+
+    def feasible(self, values: dict[str, float]) -> bool:
+        return all(g <= 0 for g in self.violation(values))
+
+    def check(self) -> None:
+        for name, v in (("--max-latency-ms", self.max_latency_ms),
+                        ("--max-params", self.max_params)):
+            if v is not None and v <= 0:
+                raise InputError(f"{name} {v}: must be positive")
+        if self.min_accuracy is not None and not 0.0 <= self.min_accuracy <= 1.0:
+            raise InputError(f"--min-accuracy {self.min_accuracy}: an accuracy lies in 0..1")

@@ -1,0 +1,161 @@
+"""`RealEvaluator`: accuracy from `hwnas.evaluation.evaluate` (cached in the store), latency
+from the profiler (`measure_subnet`, the profile's primary metric, cached in the store), or,
+with ``latency="predicted"``, from the profile's layer-composed latency predictor; parameters
+and memory exact.
+
+The layer-composed predictor is trained once per run from the profile's layer measurements
+and saved in the run's folder, so a resumed run uses the very same one. Without layer
+measurements for the profile and model the search stops with the command to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import InputError, NotFoundError
+from hwnas.search.evaluators import Measured, analytic
+from hwnas.supernet.space import SearchSpace, SubnetSpec
+
+ITEM_SEED = 0  # real evaluations use a seeded sample of `limit` items of each task
+
+
+@contextlib.contextmanager
+def timing_lock(path: str | Path | None) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` while timing (other timing runs wait)."""
+    if path is None:
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def check_tasks(tasks: tuple[str, ...]) -> None:
+    from hwnas.datasets.tasks import get_task
+
+    for t in tasks:
+        try:
+            get_task(t)
+        except NotFoundError as e:
+            raise InputError(f"--tasks: {e.args[0]}") from None
+
+
+def latency_bundle(hw: Any, model: str, store: Any, folder: Path, seed: int = 0) -> Any:
+    """The profile's layer-composed latency predictor: loaded from the run's folder, or
+    trained from the store's layer measurements and saved there."""
+    from hwnas.predictors import persist
+    from hwnas.predictors.api import resolve_target
+    from hwnas.predictors.data import load_profile_data
+    from hwnas.predictors.train import train_latency
+
+    if (folder / persist.SIDECAR).is_file():
+        return persist.load_latency(folder, None, False)
+    t = resolve_target(hw, model)
+    data = load_profile_data(store, t.hw.name, t.arch_key, model)
+    bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, data.subnets, seed)
+    persist.save_latency(bundle, folder, t.hw.to_dict(), model)
+    return persist.load_latency(folder, None, False)
+
+
+class RealEvaluator:
+    def __init__(self, sn: Any, hw: Any, config: Any, store: Any, bundle: Any,
+                 lock: str | Path | None = None, progress: Any = None) -> None:
+        self.sn, self.hw, self.config, self.store, self.bundle = sn, hw, config, store, bundle
+        self.space: SearchSpace = sn.space
+        self.lock = lock
+        self.progress = progress
+        self.context = hw.primary.prefill_tokens + hw.primary.decode_tokens
+
+    # ---- pieces ----------------------------------------------------------------------------
+    def exact(self, spec: SubnetSpec) -> dict[str, float]:
+        return analytic(self.space.arch, spec, self.hw.dtype, self.context, self.hw.batch)
+
+    def _quality(self, spec: SubnetSpec | None, limit: int | None) -> tuple[dict[str, float],
+                                                                           dict[str, Any]]:
+        from hwnas.evaluation import evaluate
+
+        seed = ITEM_SEED if limit is not None else None
+        res = evaluate(self.sn, spec, list(self.config.tasks), limit=limit, seed=seed,
+                       store=self.store)
+        acc = [r.accuracy for r in res.values() if r.metric != "perplexity"]
+        ppl = [r.accuracy for r in res.values() if r.metric == "perplexity"]
+        values = {}
+        if acc:
+            values["accuracy"] = float(np.mean(acc))
+        if ppl:
+            values["perplexity"] = float(np.mean(ppl))
+        detail = {name: {"metric": r.metric, "value": r.accuracy, "stderr": r.stderr, "n": r.n}
+                  for name, r in res.items()}
+        return values, detail
+
+    def _time(self, spec: SubnetSpec, cached: bool) -> tuple[float, dict[str, Any]]:
+        from hwnas.profilers import measure_subnet
+
+        with timing_lock(self.lock):
+            lat = measure_subnet(self.hw, self.sn, spec, store=self.store if cached else None,
+                                 workloads_="primary")
+        return float(lat.latency_ms), {"per_workload_ms": lat.per_workload,
+                                       "primary": lat.primary, "source": "measured"}
+
+    def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, Any]]:
+        if self.config.latency == "measured":
+            return self._time(spec, cached=True)
+        p = self.bundle.predict([spec])
+        return float(p.primary[0]), {"source": "layer-composed predictor"}
+
+    # ---- the protocol ----------------------------------------------------------------------
+    def evaluate(self, spec: SubnetSpec) -> Measured:
+        values, detail = self._quality(spec, self.config.limit)
+        lat, lat_detail = self._latency(spec)
+        values.update(self.exact(spec), latency_ms=lat)
+        return Measured(values, {"tasks": detail, "latency": lat_detail,
+                                 "limit": self.config.limit})
+
+    def reference(self) -> Measured:
+        values, detail = self._quality(None, self.config.limit)
+        lat, lat_detail = self._latency(self.space.full())
+        values.update(self.exact(self.space.full()), latency_ms=lat)
+        return Measured(values, {"tasks": detail, "latency": lat_detail, "full_model": True,
+                                 "limit": self.config.limit})
+
+    def remeasure(self, spec: SubnetSpec | None) -> Measured:
+        """Fresh timing (not from the store) and accuracy on `final_limit` items."""
+        s = self.space.full() if spec is None else spec
+        values, detail = self._quality(spec, self.config.final_limit)
+        lat, lat_detail = self._time(s, cached=False)
+        values.update(self.exact(s), latency_ms=lat)
+        return Measured(values, {"tasks": detail, "latency": lat_detail,
+                                 "limit": self.config.final_limit, "remeasured": True})
+
+    def latency_predictor(self) -> Any:
+        return self.bundle
+
+    def describe(self) -> dict[str, Any]:
+        return {"evaluator": "real", "hw": self.hw.name, "model": self.sn.name,
+                "fingerprint": self.sn.fingerprint, "latency": self.config.latency,
+                "item_seed": ITEM_SEED, "primary": self.hw.primary.describe()}
+
+
+def build(config: Any, store: Any, progress: Any = None, run_dir: Path | None = None,
+          supernet: Any = None, lock: str | Path | None = None, **_: Any) -> RealEvaluator:
+    """Check the inputs (tasks, profiling data) before loading the model, then load it."""
+    from hwnas.hw_profiles import load_profile
+
+    hw = load_profile(config.hw)
+    check_tasks(config.tasks)
+    folder = Path(run_dir or ".") / "latency_predictor"
+    bundle = latency_bundle(hw, config.model, store, folder, config.seed)
+    if supernet is None:
+        from hwnas.supernet.supernet import Supernet
+
+        supernet = Supernet.load(config.model, dtype=hw.dtype)
+    return RealEvaluator(supernet, hw, config, store, bundle, lock, progress)

@@ -1,0 +1,42 @@
+"""`search`: build the evaluator a config names and run (or resume) a search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwnas.errors import InputError, NotFoundError
+from hwnas.search.config import SearchConfig
+from hwnas.search.evaluators import EVALUATORS
+from hwnas.search.loop import Progress, Runner, default_run_name
+from hwnas.search.state import RunState
+
+
+def run_dir(name: str) -> Any:
+    from hwnas.paths import sub_dir
+    return sub_dir("runs", name)
+
+
+def build_evaluator(config: SearchConfig, store: Any, name: str,
+                    progress: Progress | None = None, **options: Any) -> Any:
+    try:
+        build = EVALUATORS.get(config.evaluator)
+    except NotFoundError as e:
+        raise InputError(f"--evaluator: {e}") from None
+    return build(config, store, progress=progress, run_dir=run_dir(name), **options)
+
+
+def search(config: SearchConfig, store: Any, name: str | None = None,
+           resume: bool | None = False, progress: Progress | None = None,
+           evaluator: Any = None, **options: Any) -> tuple[str, RunState]:
+    """Run (or, with `resume`, continue) a search; returns the run's name and final state.
+    `resume=None` continues a run of that name when one exists and starts it otherwise."""
+    config.check()
+    name = name or default_run_name(config)
+    if resume is True and store.run_config(name) is None:
+        raise InputError(f"no run named '{name}' in the store; drop --resume to start it")
+    if resume is False and store.run_config(name) is not None:
+        raise InputError(f"run '{name}' already exists; pass --resume to continue it, or "
+                         "choose another --run name")
+    ev = evaluator or build_evaluator(config, store, name, progress, **options)
+    runner = Runner(store, name, config, ev, progress, resume)
+    return name, runner.run()

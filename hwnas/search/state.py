@@ -1,0 +1,75 @@
+"""A run's state, rebuilt from its append-only events in the store.
+
+Event kinds (payloads are plain JSON):
+
+- ``start``: the config, the evaluator, the search space
+- ``reference``: the full model's values (the normalisation and the hypervolume's fixed
+  reference point derive from them)
+- ``batch``: an iteration's planned subnets, the RNG state that drew them, the predictors'
+  versions and their predictions
+- ``eval``: one real evaluation (iteration, subnet, measured values)
+- ``iteration``: the end of an iteration (evaluations used, front size, hypervolume)
+- ``predicted``, ``final_reference``, ``final``: the re-measurement of the Pareto set
+- ``done``: the run finished
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hwnas.search.evaluators import Measured
+from hwnas.supernet.space import SubnetSpec
+
+
+@dataclass
+class EvalRecord:
+    spec: SubnetSpec
+    measured: Measured
+    iteration: int
+
+
+@dataclass
+class RunState:
+    start: dict[str, Any] | None = None
+    reference: Measured | None = None
+    evals: dict[str, EvalRecord] = field(default_factory=dict)  # insertion = eval order
+    batches: dict[int, dict[str, Any]] = field(default_factory=dict)
+    iterations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    predicted: dict[str, Any] | None = None
+    final_reference: Measured | None = None
+    finals: dict[str, Measured] = field(default_factory=dict)
+    done: dict[str, Any] | None = None
+
+    @property
+    def used(self) -> int:
+        return len(self.evals)
+
+    def apply(self, kind: str, p: dict[str, Any]) -> None:
+        if kind == "start":
+            self.start = p
+        elif kind == "reference":
+            self.reference = Measured.from_dict(p["measured"])
+        elif kind == "eval":
+            spec = SubnetSpec.from_dict(p["spec"], "run event")
+            self.evals.setdefault(spec.key(), EvalRecord(spec, Measured.from_dict(p["measured"]),
+                                                         int(p["iteration"])))
+        elif kind == "batch":
+            self.batches[int(p["iteration"])] = p
+        elif kind == "iteration":
+            self.iterations[int(p["iteration"])] = p
+        elif kind == "predicted":
+            self.predicted = p
+        elif kind == "final_reference":
+            self.final_reference = Measured.from_dict(p["measured"])
+        elif kind == "final":
+            self.finals[p["key"]] = Measured.from_dict(p["measured"])
+        elif kind == "done":
+            self.done = p
+
+    @classmethod
+    def load(cls, store: Any, run: str) -> RunState:
+        st = cls()
+        for _, kind, payload in store.events(run):
+            st.apply(kind, payload)
+        return st
