@@ -21,11 +21,12 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T | str] = {}
 
-    def register(self, name: str, obj: T | str | None = None) -> Callable[[T], T] | None:
-        """Register ``obj`` under ``name``; used bare, it is a decorator."""
-        if obj is not None:
-            self._entries[name] = obj
-            return None
+    def register(self, name: str, obj: T | str) -> None:
+        """Register ``obj`` (or a lazy ``"module:attribute"`` string) under ``name``."""
+        self._entries[name] = obj
+
+    def decorator(self, name: str) -> Callable[[T], T]:
+        """``@registry.decorator("name")`` registers the decorated object."""
 
         def deco(o: T) -> T:
             self._entries[name] = o

@@ -75,19 +75,19 @@ def _common(config: Any, family: str, *, qkv_bias: bool, o_bias: bool,
     )
 
 
-@ADAPTERS.register("llama")
+@ADAPTERS.decorator("llama")
 def _llama(config: Any) -> ArchInfo:
     bias = bool(getattr(config, "attention_bias", False))
     return _common(config, "llama", qkv_bias=bias, o_bias=bias,
                    mlp_bias=bool(getattr(config, "mlp_bias", False)))
 
 
-@ADAPTERS.register("mistral")
+@ADAPTERS.decorator("mistral")
 def _mistral(config: Any) -> ArchInfo:
     return _common(config, "mistral", qkv_bias=False, o_bias=False, mlp_bias=False)
 
 
-@ADAPTERS.register("qwen2")
+@ADAPTERS.decorator("qwen2")
 def _qwen2(config: Any) -> ArchInfo:
     # Qwen2 has biases on q, k and v but not on o, and none in the MLP.
     return _common(config, "qwen2", qkv_bias=True, o_bias=False, mlp_bias=False)

@@ -53,7 +53,7 @@ def _smollm2_dir() -> Path:
     model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=ggufs[0].name,
                                                  dtype=torch.float32)
     # Clear the GGUF quantizer so the fp32 copy saves as a plain model.
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 (not a declared attribute)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tmp = target.with_name(target.name + ".tmp")
