@@ -92,7 +92,13 @@ def stats(model: str = MODEL_OPT, subnet: str = SUBNET_OPT,
           + [["size vs full model", f"{data['params_ratio_vs_full']:.3f}"]])
 
 
-def export(model: str = MODEL_OPT, subnet: str = SUBNET_OPT,
+def export(model: str = MODEL_OPT,
+           subnet: str | None = typer.Option(None, "--subnet", "-s",
+                                             help="Subnet JSON, inline or a file path."),
+           run: str | None = typer.Option(None, "--run", help="Take the subnet from a "
+                                          "search run's Pareto set (with --pick)."),
+           pick: int | None = typer.Option(None, "--pick", help="1-based index in the run's "
+                                           "Pareto set (see `hwnas runs show RUN`)."),
            out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
            padded: bool = typer.Option(False, "--padded", help="Stock full-width Llama with "
                                        "pruned weights zeroed: exact, but larger and not "
@@ -100,11 +106,10 @@ def export(model: str = MODEL_OPT, subnet: str = SUBNET_OPT,
            verify: bool = typer.Option(True, "--verify/--no-verify",
                                        help="Reload, compare logits, generate."),
            widths: str | None = WIDTHS_OPT, json_out: bool = JSON_OPT) -> None:
-    """Write a subnet as a Hugging Face model directory (safetensors)."""
-    from hwnas.supernet import SubnetSpec
+    """Write a subnet as a Hugging Face model directory (safetensors), then verify it."""
     from hwnas.supernet.supernet import Supernet
 
-    spec = SubnetSpec.parse(subnet)
+    model, spec = _export_target(model, subnet, run, pick)
     sn = Supernet.load(model, widths=_parse_widths(widths))
     info = sn.export(spec, out, padded=padded, verify=verify)
     if json_out:
@@ -115,6 +120,25 @@ def export(model: str = MODEL_OPT, subnet: str = SUBNET_OPT,
     how = ("stock transformers (no hwnas needed)" if info.stock_loadable
            else "AutoModelForCausalLM after `import hwnas`")
     console.print(f"Load it with {how}: AutoModelForCausalLM.from_pretrained('{out}')")
+
+
+def _export_target(model: str, subnet: str | None, run: str | None,
+                   pick: int | None):  # type: ignore[no-untyped-def]
+    from hwnas.supernet import SubnetSpec
+
+    if (subnet is None) == (run is None):
+        raise InputError("give either --subnet SPEC or --run RUN --pick K")
+    if subnet is not None:
+        if pick is not None:
+            raise InputError("--pick goes with --run, not with --subnet")
+        return model, SubnetSpec.parse(subnet)
+    if pick is None:
+        raise InputError(f"--run {run} needs --pick K (see `hwnas runs show {run}`)")
+    from hwnas.datasets.store import open_store
+    from hwnas.search.runs import pick as pick_subnet
+
+    with open_store() as store:
+        return pick_subnet(store, str(run), pick)
 
 
 def register(app: typer.Typer) -> None:
