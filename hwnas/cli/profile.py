@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,16 @@ def profile_cmd(
 
     shape = ModelShape.load(model)
     budget_s = None if budget_min is None else budget_min * 60.0
-    with open_store() as store, _progress_bar() as progress:
-        summary = profile_layers(hw, shape, store, budget_s=budget_s, progress=progress,
-                                 force=force)
+    try:
+        with open_store() as store, _progress_bar() as progress:
+            summary = profile_layers(hw, shape, store, budget_s=budget_s, progress=progress,
+                                     force=force)
+    except KeyboardInterrupt:
+        # typer turns KeyboardInterrupt into a return value the CLI's main drops; Abort
+        # reaches main, which exits 130. Every finished record is already committed.
+        print("interrupted: every measurement finished so far is saved; re-run the same "
+              "command to resume", file=sys.stderr)
+        raise typer.Abort() from None
     if as_json:
         print_json(summary.to_dict())
         return

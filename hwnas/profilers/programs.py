@@ -101,7 +101,7 @@ class SubnetStep(nn.Module):
         for i, layer in enumerate(self.layers):
             cache = _TensorCache(past[2 * i], past[2 * i + 1]) if past else None
             h = layer(h, position_embeddings=(cos, sin), cache=cache)  # type: ignore[operator]
-        out: torch.Tensor = self.lm_head(self.norm(h)[:, -1:, :])
+        out: torch.Tensor = self.lm_head(self.norm(h)[:, -1:, :])  # type: ignore[operator]
         return out
 
 

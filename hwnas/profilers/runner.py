@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hwnas.datasets.store import Store
-from hwnas.hw_profiles import HardwareProfile, check_pinned, collect_fingerprint, load_profile
-from hwnas.profilers.backends import Backend, BackendError, backend_for
+from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
+from hwnas.profilers.backends import Backend, BackendError, backend_for, machine_fingerprint
 from hwnas.profilers.jobs import Job, plan
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.timer import Runnable, Timed, measure_group
@@ -71,7 +71,7 @@ def profile_layers(hw: HardwareProfile | str, sn: Any, store: Store,
     start = time.monotonic()
     hw = load_profile(hw) if isinstance(hw, str) else hw
     backend = backend or backend_for(hw)
-    fp = collect_fingerprint(hw.device)
+    fp = machine_fingerprint(hw, backend)
     diffs = check_pinned(hw.name, hw.fingerprint, fp, force)
     fp_key = fp.key(backend.libraries)
     arch = sn.arch

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwnas.datasets.store import Store
-from hwnas.hw_profiles import HardwareProfile, check_pinned, collect_fingerprint, load_profile
-from hwnas.profilers.backends import backend_for
+from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
+from hwnas.profilers.backends import backend_for, machine_fingerprint
 from hwnas.profilers.jobs import Workload, base_spec, workloads
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.timer import measure_group
@@ -46,15 +46,15 @@ def m_name(m: Measurement) -> str:
 
 def measure_subnet(hw: HardwareProfile | str, sn: Any, spec: SubnetSpec,
                    store: Store | None = None, workloads_: str = "all",
-                   force: bool = False) -> SubnetLatency:
+                   force: bool = False, backend: Any = None) -> SubnetLatency:
     """Time `spec` cut from `sn` on `hw`. `workloads_`: "all" of the profile's workloads or
     only the two the "primary" metric needs."""
     from hwnas.profilers import programs
 
     hw = load_profile(hw) if isinstance(hw, str) else hw
     spec = sn.validate(spec)
-    backend = backend_for(hw)
-    fp = collect_fingerprint(hw.device)
+    backend = backend or backend_for(hw)
+    fp = machine_fingerprint(hw, backend)
     check_pinned(hw.name, hw.fingerprint, fp, force)
     fp_key = fp.key(backend.libraries)
     chosen = _chosen(hw, workloads_)

@@ -32,5 +32,13 @@ def backend_for(hw: HardwareProfile) -> Backend:
     return backend
 
 
+def machine_fingerprint(hw: HardwareProfile, backend: Backend) -> Any:
+    """The fingerprint of this machine, read through the backend's own NVML on GPUs."""
+    from hwnas.hw_profiles import collect_fingerprint
+
+    nvml = getattr(backend, "nvml", None)
+    return collect_fingerprint(hw.device, nvml() if callable(nvml) else None)
+
+
 __all__ = ["BACKENDS", "Backend", "BackendError", "OutOfMemory", "backend_for",
-           "backend_name"]
+           "backend_name", "machine_fingerprint"]
