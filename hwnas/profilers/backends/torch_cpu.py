@@ -33,8 +33,8 @@ def quantize_int8(module: Any) -> Any:
         if engine in engines:
             torch.backends.quantized.engine = engine
             break
-    with warnings.catch_warnings():  # torch 2.13 deprecates quantized tensor creation
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # torch 2.13 deprecates torch.ao (kernels still real)
+        warnings.simplefilter("ignore")
         q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(module), {nn.Linear},
                                                   dtype=torch.qint8)
     return q
