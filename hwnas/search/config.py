@@ -24,7 +24,7 @@ class SearchConfig:
     seed: int = 0
     strategy: str = "linas"
     algorithm: str = "nsga2"  # inner algorithm (linas) or the algorithm itself (nsga2)
-    init: int = 0  # initial population; 0: max(8, evals // 5), at most evals
+    init: int = 0  # initial population; 0: max(8, evals // 5)
     batch: int = 0  # real evaluations per LINAS iteration; 0: max(4, evals // 10)
     inner_pop: int = 60
     inner_gens: int = 40
@@ -40,7 +40,7 @@ class SearchConfig:
 
     @property
     def n_init(self) -> int:
-        return min(self.evals, self.init or max(8, self.evals // 5))
+        return self.init or max(8, self.evals // 5)
 
     @property
     def n_batch(self) -> int:
@@ -57,12 +57,10 @@ class SearchConfig:
                              f"{', '.join(LATENCY_SOURCES)}")
         if self.evals < 1:
             raise InputError(f"--evals {self.evals}: give at least one real evaluation")
-        if self.init and self.init > self.evals:
+        if self.evals < self.n_init:
             raise InputError(f"--evals {self.evals} is smaller than the initial population "
-                             f"({self.init}); raise --evals or lower --init")
-        if self.strategy == "linas" and self.evals < max(2, self.n_init):
-            raise InputError(f"--evals {self.evals} is smaller than the initial population "
-                             f"({self.n_init}); raise --evals to at least {self.n_init}")
+                             f"({self.n_init}); raise --evals to at least {self.n_init} or "
+                             "lower --init")
         needs_task = {"accuracy", "perplexity"} & set(self.objectives)
         if needs_task and not self.tasks:
             raise InputError("--tasks is empty; the accuracy objective needs at least one "

@@ -16,7 +16,7 @@ import numpy as np
 from pymoo.core.problem import Problem
 from pymoo.core.repair import Repair
 
-from hwnas.errors import InputError, NotFoundError
+from hwnas.errors import InputError, MissingDependencyError, NotFoundError
 from hwnas.registry import Registry
 from hwnas.search.objectives import Constraints, Objective
 from hwnas.supernet.space import SearchSpace, SubnetSpec
@@ -117,6 +117,11 @@ def _nsga2(space: SearchSpace, pop: int, n_obj: int, sampling: Any) -> Any:
 
 
 def _agemoea(space: SearchSpace, pop: int, n_obj: int, sampling: Any) -> Any:
+    try:
+        import numba  # noqa: F401  (pymoo's AGE-MOEA needs it and raises a bare Exception)
+    except ImportError:
+        raise MissingDependencyError("numba", "the search algorithm 'agemoea'",
+                                     "pip install numba") from None
     from pymoo.algorithms.moo.age import AGEMOEA
     return AGEMOEA(pop_size=pop, **_operators(space, sampling))
 

@@ -27,6 +27,12 @@ def _keys(r: Runner) -> list[str]:
     return keys
 
 
+def pending(r: Runner, it: int) -> bool:
+    """Iteration `it` has work: budget left, or (on resume) evaluations recorded for it or
+    later whose iteration was not closed before the process stopped."""
+    return r.used < r.config.evals or any(e.iteration >= it for e in r.state.evals.values())
+
+
 def _initial(r: Runner) -> None:
     def plan(rng: np.random.Generator) -> tuple[list[SubnetSpec], dict[str, Any]]:
         return initial_population(r.space, rng, r.config.n_init, set()), {"kind": "initial"}
@@ -86,7 +92,7 @@ def propose(r: Runner, rng: np.random.Generator, k: int) -> tuple[list[SubnetSpe
 def linas(r: Runner) -> None:
     _initial(r)
     it = 1
-    while r.used < r.config.evals:
+    while pending(r, it):
         k = min(r.config.n_batch, r.config.evals - r.used)
         batch = r.planned(it, lambda rng, k=k: propose(r, rng, k))  # type: ignore[misc]
         if not batch:
@@ -115,7 +121,7 @@ def nsga2(r: Runner) -> None:
     algo.setup(problem, seed=int(rng_for(cfg.seed, 0, "inner").integers(2 ** 31)),
                termination=MaximumGenerationTermination(10 ** 9))
     stale = 0
-    while r.used < cfg.evals and stale < 50:  # stop if generations bring nothing new
+    while pending(r, it) and stale < 50:  # stop if generations bring nothing new
         pop = algo.ask()
         batch = [space.decode(np.round(x).astype(int)) for x in pop.get("X")]
         new = list(dict.fromkeys(s.key() for s in batch if s.key() not in r.state.evals))
@@ -136,7 +142,7 @@ def nsga2(r: Runner) -> None:
 def random_search(r: Runner) -> None:
     _initial(r)
     it = 1
-    while r.used < r.config.evals:
+    while pending(r, it):
         k = min(r.config.n_batch, r.config.evals - r.used)
 
         def plan(rng: np.random.Generator, k: int = k) -> tuple[list[SubnetSpec],
