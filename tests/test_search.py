@@ -11,11 +11,13 @@ import time
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 from hwnas.datasets.store import Store
 from hwnas.errors import InputError
 from hwnas.search import Constraints, SearchConfig, search
 from hwnas.search.evaluators import FakeEvaluator
+from hwnas.search.objectives import objectives
 from hwnas.search.problem import (
     ALGORITHMS,
     Normaliser,
@@ -23,13 +25,11 @@ from hwnas.search.problem import (
     SubnetRepair,
     make_algorithm,
 )
-from hwnas.search.objectives import objectives
 from hwnas.search.runs import hv_curve, list_runs, pick, summary
 from hwnas.search.selection import choose_batch
 from hwnas.search.state import RunState
 from hwnas.supernet.arch import arch_info
 from hwnas.supernet.space import SearchSpace
-from conftest import tiny_config
 
 SMALL = dict(hw="fake-hw", model="tiny", tasks=("t",), evals=20, init=8, batch=4,
              inner_pop=24, inner_gens=6, final_max=3, evaluator="fake")
