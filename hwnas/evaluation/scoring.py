@@ -71,11 +71,14 @@ def _score_batch(decoder: Any, head: Any, rows: Sequence[Packed], dtype: Any,
     ids, pos, mask = _batch_tensors(rows, dtype, device)
     hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=pos,
                      use_cache=False).last_hidden_state
-    b_idx = [b for b, r in enumerate(rows) for _ in r.targets]
-    t_idx = [t[1] for r in rows for t in r.targets]
+    # The LM head runs once per predicting node (choices that share a start share nodes).
+    nodes: dict[tuple[int, int], int] = {}
+    rowcol = [nodes.setdefault((b, t[1]), len(nodes)) for b, r in enumerate(rows)
+              for t in r.targets]
+    b_idx, n_idx = zip(*nodes, strict=True)
+    logits = head(hidden[list(b_idx), list(n_idx)]).float()
     targets = torch.tensor([t[2] for r in rows for t in r.targets], device=device)
-    logits = head(hidden[b_idx, t_idx]).float()
-    logp = logits.log_softmax(-1).gather(1, targets[:, None])[:, 0].tolist()
+    logp = logits.log_softmax(-1)[torch.tensor(rowcol, device=device), targets].tolist()
     out: list[list[float]] = []
     i = 0
     for r in rows:
