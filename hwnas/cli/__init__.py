@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "hwnas.cli.predictors",
     "hwnas.cli.evaluate",
     "hwnas.cli.search",
+    "hwnas.cli.demo",
 )
 
 

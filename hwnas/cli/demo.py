@@ -1,0 +1,63 @@
+"""`hwnas demo`: profile → predictors → search → report on the embedded default model against
+this machine's CPU profile. Re-running it continues from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json
+
+
+def demo_cmd(
+    hw: str = typer.Option("cpu-torch-fp32", "--hw", help="Hardware profile name or YAML."),
+    model: str = MODEL_OPT,
+    tasks: str = typer.Option("piqa", "--tasks", help="Comma-separated accuracy tasks."),
+    quick: bool = typer.Option(False, "--quick", help="Shrink every step (a few minutes)."),
+    evals: int | None = typer.Option(None, "--evals", help="Real evaluations [30; quick 10]."),
+    profile_min: float | None = typer.Option(None, "--profile-min",
+                                             help="Profiling budget in minutes [10; quick 3]."),
+    seed: int = typer.Option(0, "--seed"),
+    timing_lock: Path | None = typer.Option(None, "--timing-lock",
+                                            help="Hold this file's flock while timing."),
+    evaluator: str = typer.Option("real", "--evaluator", help="real | fake (synthetic "
+                                  "accuracy and latency, for tests)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """The main job end to end: profile, train predictors, search, re-measure, report."""
+    from hwnas.cli.search import progress_printer
+    from hwnas.datasets.store import open_store
+    from hwnas.search.demo import DemoSettings, run_demo
+
+    kw = dict(hw=hw, model=model, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+              seed=seed, evaluator=evaluator, lock=str(timing_lock) if timing_lock else None)
+    if evals is not None:
+        kw["evals"] = evals
+    if profile_min is not None:
+        kw["profile_min"] = profile_min
+    s = DemoSettings.quick(**kw) if quick else DemoSettings(**kw)  # type: ignore[arg-type]
+
+    def say(text: str) -> None:
+        if not as_json:
+            err_console.print(text)
+
+    with open_store() as store:
+        res = run_demo(s, store, say, progress_printer(as_json))
+    if as_json:
+        print_json({"run": res.run, "report": str(res.report),
+                    "plot": str(res.plot) if res.plot else None,
+                    "predictor_report": str(res.predictor_report), "summary": res.summary})
+        return
+    from hwnas.cli.search import show
+
+    with open_store() as store:
+        show(store, res.run, False)
+    console.print(f"report: {res.report}")
+    if res.plot:
+        console.print(f"Pareto plot: {res.plot}")
+    console.print(f"predictor report: {res.predictor_report / 'report.md'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_cmd)

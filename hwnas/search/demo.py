@@ -1,0 +1,131 @@
+"""The README's main job in one call: profile the hardware (within a budget), train and
+report the latency predictors, search (LINAS), re-measure the Pareto set and write a report.
+
+Every step keeps its results in the store under keys, so running the demo again continues
+where it stopped (profiling resumes, measured subnets and evaluations are reused, the search
+run resumes). `DemoSettings.quick()` shrinks every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwnas.search.config import SearchConfig
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    hw: str = "cpu-torch-fp32"
+    model: str = "smollm2-135m"
+    tasks: tuple[str, ...] = ("piqa",)
+    evals: int = 30
+    init: int = 10
+    batch: int = 5
+    limit: int = 60
+    final_limit: int = 300
+    final_max: int = 4
+    inner_pop: int = 50
+    inner_gens: int = 30
+    profile_min: float = 10.0
+    holdout: int = 10
+    train_subnets: int = 6
+    seed: int = 0
+    evaluator: str = "real"
+    lock: str | None = None
+
+    @classmethod
+    def quick(cls, **kw: Any) -> DemoSettings:
+        small = dict(evals=10, init=6, batch=2, limit=20, final_limit=40, final_max=2,
+                     inner_pop=24, inner_gens=8, profile_min=3.0, holdout=5, train_subnets=3)
+        return cls(**{**small, **kw})
+
+    def search_config(self) -> SearchConfig:
+        return SearchConfig(hw=self.hw, model=self.model, tasks=self.tasks, evals=self.evals,
+                            seed=self.seed, init=self.init, batch=self.batch, limit=self.limit,
+                            final_limit=self.final_limit, final_max=self.final_max,
+                            inner_pop=self.inner_pop, inner_gens=self.inner_gens,
+                            evaluator=self.evaluator)
+
+    def run_name(self) -> str:
+        tag = "quick" if self == DemoSettings.quick(**_same(self)) else "full"
+        return f"demo-{Path(self.model).name}-{self.hw}-seed{self.seed}-{tag}"
+
+
+def _same(s: DemoSettings) -> dict[str, Any]:
+    keep = ("hw", "model", "tasks", "seed", "evaluator", "lock")
+    return {k: getattr(s, k) for k in keep}
+
+
+@dataclass
+class DemoResult:
+    run: str
+    report: Path
+    plot: Path | None
+    predictor_report: Path
+    summary: dict[str, Any]
+
+
+def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]:
+    """Profile layers (budgeted, resumable), measure a few whole subnets, train the latency
+    predictor and write its held-out report."""
+    from hwnas.predictors import api
+    from hwnas.predictors import holdout as ho
+    from hwnas.predictors.report import MAIN, write_report
+    from hwnas.profilers import profile_layers
+    from hwnas.search.real import timing_lock
+    from hwnas.supernet.models import load_config
+    from hwnas.supernet.supernet import Supernet
+
+    t = api.resolve_target(s.hw, s.model)
+    shape = Supernet.from_config(load_config(s.model), name=s.model)  # timing ignores weights
+    say(f"1/4 profiling layers of {s.model} on {t.hw.name} (budget {s.profile_min:g} min; "
+        "resumes where it stopped)")
+    with timing_lock(s.lock):
+        prof = profile_layers(t.hw, shape, store, budget_s=s.profile_min * 60.0)
+    say(f"    {prof.measured} measured now, {prof.already} already stored, "
+        f"{prof.missing} left for a re-run")
+    specs = ho.holdout_specs(t.space, s.holdout) + ho.train_subnet_specs(t.space,
+                                                                           s.train_subnets)
+    say(f"2/4 latency predictors: measuring {len(specs)} whole subnets (stored ones are "
+        "reused), training, held-out report")
+    with timing_lock(s.lock):
+        api.ensure_subnets(t, store, specs, supernet=shape)
+    trained = api.train(t, store, seed=s.seed)
+    rep = api.report(t, store, n_holdout=s.holdout, seed=s.seed, efficiency=False)
+    folder = api.report_dir(t)
+    write_report(rep, folder)
+    main = rep.latency[MAIN]["primary"]
+    say(f"    {MAIN}: held-out MAPE {main['mape']:.1f}%, within ±10% "
+        f"{main['within_10'] * 100:.0f}% of {rep.n_holdout} subnets")
+    return {"profile": prof.to_dict(), "trained": trained, "report_dir": str(folder),
+            "latency_metrics": rep.latency[MAIN]["primary"], "n_holdout": rep.n_holdout}
+
+
+def run_demo(s: DemoSettings, store: Any, say: Say, progress: Any = None) -> DemoResult:
+    from hwnas.search.plot import pareto_png
+    from hwnas.search.run import run_dir, search
+    from hwnas.search.runs import summary
+    from hwnas.search.state import RunState
+
+    s.search_config().check()
+    pred = profile_and_predict(s, store, say)
+    name = s.run_name()
+    say(f"3/4 searching ({s.evals} real evaluations on {', '.join(s.tasks)}, "
+        f"{s.limit} items each; run '{name}', resumable)")
+    search(s.search_config(), store, name, resume=None, progress=progress, lock=s.lock)
+    say("4/4 report")
+    summ = summary(store, name)
+    folder = run_dir(name)
+    plot = pareto_png(RunState.load(store, name), summ, folder / "pareto.png") \
+        if summ["pareto"] else None
+    report = folder / "report.md"
+    from hwnas.search.report import markdown
+
+    report.write_text(markdown(summ, pred, plot, dataclasses.asdict(s)))
+    return DemoResult(name, report, plot, Path(pred["report_dir"]), summ)

@@ -1,0 +1,54 @@
+"""`hwnas demo --quick` end to end with tiny/fake components: the profilers' fake backend,
+a config-only tiny model and the synthetic evaluator. Re-running it resumes from the store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import tiny_config
+
+FAKE = """
+schema_version: 1
+name: fake-demo
+device: cpu
+backend: fake
+dtype: fp32
+threads: 1
+workloads:
+  prefill: [16]
+  decode: [{context: 24}]
+primary: {prefill_tokens: 16, decode_tokens: 16}
+"""
+
+
+@pytest.mark.filterwarnings("ignore::hwnas.predictors.persist.FingerprintMismatchWarning")
+def test_quick_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch, capsys):
+    from hwnas.cli import main
+    from hwnas.datasets.store import open_store
+    from hwnas.paths import sub_dir
+
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    (sub_dir("hw_profiles") / "fake-demo.yaml").write_text(FAKE)
+    tiny_config(layers=6, intermediate=256).save_pretrained(tmp_path / "tiny")
+    argv = ["demo", "--quick", "--hw", "fake-demo", "--model", str(tmp_path / "tiny"),
+            "--evaluator", "fake", "--tasks", "t", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    s = out["summary"]
+    assert s["status"] == "done" and s["evals_used"] == 10 and s["hw"] == "fake-demo"
+    assert s["pareto"] and all(p["measured"] for p in s["pareto"])
+    report = open(out["report"]).read()
+    assert "Pareto set, re-measured" in report and "held-out subnets" in report
+    assert out["plot"].endswith(".png") and open(out["plot"], "rb").read(4) == b"\x89PNG"
+    with open_store() as store:
+        n_events = len(store.events(out["run"]))
+        n_meas = len(store.measurement_keys())
+    assert main(argv) == 0  # a second run continues from the store: nothing new
+    again = json.loads(capsys.readouterr().out)
+    assert again["summary"]["pareto"] == s["pareto"]
+    with open_store() as store:
+        assert len(store.events(out["run"])) == n_events
+        assert len(store.measurement_keys()) == n_meas
+    assert main(["runs", "list", "--json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == [out["run"]]
