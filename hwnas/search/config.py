@@ -30,7 +30,7 @@ class SearchConfig:
     inner_gens: int = 40
     limit: int | None = 100  # items per task for each real evaluation (None: all)
     final_limit: int | None = 1000  # items per task when re-evaluating the Pareto set
-    final_max: int = 6  # Pareto candidates re-measured at the end
+    final_max: int = 6  # Pareto candidates re-measured at the end (0: no re-measurement)
     latency: str = "measured"  # "measured" (profiler, per subnet) | "predicted" (composed)
     evaluator: str = "real"
 
@@ -65,8 +65,10 @@ class SearchConfig:
         if needs_task and not self.tasks:
             raise InputError("--tasks is empty; the accuracy objective needs at least one "
                              "task, e.g. --tasks arc_easy")
-        for name, v in (("--inner-pop", self.inner_pop), ("--inner-gens", self.inner_gens),
-                        ("--final-max", self.final_max)):
+        if self.final_max < 0:
+            raise InputError(f"--final-max {self.final_max}: must be 0 (no re-measurement) "
+                             "or more")
+        for name, v in (("--inner-pop", self.inner_pop), ("--inner-gens", self.inner_gens)):
             if v < 1:
                 raise InputError(f"{name} {v}: must be at least 1")
 

@@ -49,6 +49,8 @@ def remeasure_front(r: Runner) -> None:
                                           "predicted": preds[s.key()]} for s in picks]})
     assert r.state.predicted is not None
     items = r.state.predicted["items"]
+    if not items:  # --final-max 0: the search alone (benchmarks)
+        return
     if r.state.final_reference is None:
         r.emit(phase="remeasure", what="full model", done=0, total=len(items))
         r.record("final_reference", {"measured": r.ev.remeasure(None).to_dict()})

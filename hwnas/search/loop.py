@@ -200,4 +200,6 @@ class Runner:
 
     def pick_front(self) -> list[SubnetSpec]:
         specs, _, F = self.feasible_front()
+        if self.config.final_max == 0:
+            return []
         return [specs[i] for i in spread_pick(F, self.config.final_max)]

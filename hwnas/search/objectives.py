@@ -8,6 +8,7 @@ normalisation against the full model (the run's reference), which the hypervolum
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,8 +23,9 @@ class Objective:
     sense: str  # "min" | "max"
     unit: str
     description: str
-    # normalisation: minimised value / reference value (relative kinds) or 1 - value (share)
-    scale: str = "relative"  # "relative" | "share"
+    # normalisation: value / reference (relative), 1 - value (share), or
+    # log(value) / log(reference) (log: perplexity, whose bad values span decades)
+    scale: str = "relative"  # "relative" | "share" | "log"
 
     @property
     def sign(self) -> float:
@@ -34,12 +36,15 @@ class Objective:
         shares (accuracy) it is 1 - value, so 0 is perfect and 1 is nothing right."""
         if self.scale == "share":
             return 1.0 - value
+        if self.scale == "log":
+            return math.log(value) / math.log(reference) if reference > 1 else math.log(value)
         return value / reference if reference else value
 
     def ref_point(self) -> float:
         """The hypervolume's reference point in normalised units: anything worse than an
-        empty answer (share) or 1.2x the full model (relative) adds nothing."""
-        return 1.0 if self.scale == "share" else 1.2
+        empty answer (share), 1.2x the full model (relative) or the cube of the full model's
+        perplexity (log; about uniform guessing over a 50k vocabulary) adds nothing."""
+        return {"share": 1.0, "log": 3.0}.get(self.scale, 1.2)
 
 
 OBJECTIVES: Registry[Objective] = Registry("objective")
@@ -51,7 +56,8 @@ for _o in (
     Objective("memory", "memory_bytes", "min", "B",
               "weights + KV cache at the primary metric's longest context"),
     Objective("perplexity", "perplexity", "min", "",
-              "perplexity on a perplexity task (e.g. heldout_ppl), a cheap accuracy proxy"),
+              "perplexity on a perplexity task (e.g. heldout_ppl), a cheap accuracy proxy",
+              scale="log"),
 ):
     OBJECTIVES.register(_o.name, _o)
 

@@ -40,11 +40,18 @@ class Normaliser:
             return np.zeros((0, len(self.objectives)))
         return np.vstack([self.row(v) for v in values])
 
-    def sd_row(self, sds: dict[str, float]) -> np.ndarray:
-        """Predicted spreads in the same normalised units (the maps are affine)."""
-        return np.array([abs(float(sds[o.key])) if o.scale == "share" else
-                         abs(float(sds[o.key])) / (self.reference.get(o.key) or 1.0)
-                         for o in self.objectives])
+    def sd_row(self, sds: dict[str, float], means: dict[str, float]) -> np.ndarray:
+        """Predicted spreads in the same normalised units (first order for the log scale)."""
+        out = []
+        for o in self.objectives:
+            sd, ref = abs(float(sds[o.key])), self.reference.get(o.key) or 1.0
+            if o.scale == "share":
+                out.append(sd)
+            elif o.scale == "log":
+                out.append(sd / max(float(means[o.key]), 1e-9) / max(np.log(ref), 1e-9))
+            else:
+                out.append(sd / ref)
+        return np.array(out)
 
     def ref_point(self) -> np.ndarray:
         return np.array([o.ref_point() for o in self.objectives])

@@ -79,7 +79,7 @@ def propose(r: Runner, rng: np.random.Generator, k: int) -> tuple[list[SubnetSpe
         pool = initial_population(space, rng, k, known)
     means, sds = sur.predict(pool)
     M = norm.matrix(means)
-    S = np.vstack([norm.sd_row(sd) for sd in sds])
+    S = np.vstack([norm.sd_row(sd, m) for sd, m in zip(sds, means, strict=True)])
     viol = np.array([sum(max(0.0, g) for g in cfg.constraints.violation(m)) for m in means])
     _, _, anchors = r.feasible_front()
     idx = choose_batch(M, S, viol, k, anchors, norm.ref_point())
