@@ -1,0 +1,96 @@
+"""The real evaluator path without the real model: a tiny saved model with a tokenizer, the
+profilers' deterministic fake backend, a JSONL task. Real `evaluate`, `measure_subnet`,
+layer-composed predictor, caching in the store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import save_tiny_model_dir
+
+from hwnas.datasets.store import Store
+from hwnas.errors import InputError
+from hwnas.search import SearchConfig, search
+from hwnas.search.runs import summary
+
+FAKE = """
+schema_version: 1
+name: fake-search
+device: cpu
+backend: fake
+dtype: fp32
+threads: 1
+workloads:
+  prefill: [16]
+  decode: [{context: 24}]
+primary: {prefill_tokens: 16, decode_tokens: 16}
+"""
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    from hwnas.paths import sub_dir
+    from hwnas.supernet.supernet import Supernet
+
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    (sub_dir("hw_profiles") / "fake-search.yaml").write_text(FAKE)
+    model_dir = save_tiny_model_dir(tmp_path / "tiny", layers=4, intermediate=256)
+    task = tmp_path / "qa.jsonl"
+    task.write_text("\n".join(json.dumps({"context": f"Q{i}: {i} + {i} =", "choices":
+                                          [f" {2 * i}", f" {2 * i + 1}", " x"], "gold": 0})
+                              for i in range(12)))
+    sn = Supernet.load(str(model_dir))
+    store = Store(tmp_path / "cache" / "store.sqlite")
+    yield sn, store, str(model_dir), str(task)
+    store.close()
+
+
+def cfg(model, task, **kw):
+    base = dict(hw="fake-search", model=model, tasks=(task,), evals=8, init=4, batch=2,
+                limit=6, final_limit=None, final_max=2, inner_pop=12, inner_gens=4)
+    return SearchConfig(**{**base, **kw})
+
+
+@pytest.mark.filterwarnings("ignore::hwnas.predictors.persist.FingerprintMismatchWarning")
+def test_real_evaluator_path(setup):
+    from hwnas.profilers import profile_layers
+
+    sn, store, model, task = setup
+    with pytest.raises(InputError, match=r"run `hwnas profile --hw fake-search"):
+        search(cfg(model, task), store, "early", supernet=sn)
+    profile_layers("fake-search", sn, store)
+    name, st = search(cfg(model, task), store, "r", supernet=sn)
+    s = summary(store, name)
+    assert s["status"] == "done" and s["evals_used"] == 8
+    ref = s["reference"]["measured"]
+    assert ref["accuracy"] >= 0 and ref["latency_ms"] > 0
+    (detail,) = s["reference"]["measured_detail"]["tasks"].values()
+    assert detail["n"] == 12  # the final re-evaluation: all items
+    for p in s["pareto"]:
+        assert p["measured"]["latency_ms"] > 0
+        assert "latency_ms" in p["predicted"]["mean"]
+    assert s["agreement"]["latency_ms"]["n"] == len(s["pareto"])
+    subnet_timings = store.measurements(hw="fake-search", kind="subnet")
+    assert len(subnet_timings) >= 8  # every real evaluation timed (primary workloads)
+    n_evals = len(store.evaluations())
+    # another run costs evaluations and timings only for subnets the store has not seen
+    seen = {p["key"] for _, k, p in store.events("r") if k == "eval"}
+    search(cfg(model, task, final_max=0), store, "again", supernet=sn)
+    new = {p["key"] for _, k, p in store.events("again") if k == "eval"} - seen
+    assert len(store.evaluations()) == n_evals + len(new)
+    assert len(store.measurements(hw="fake-search", kind="subnet")) == (
+        len(subnet_timings) + 2 * len(new))  # two primary workloads each
+    # predicted latency in the loop: the composed predictor; the final set is still timed
+    name, _ = search(cfg(model, task, latency="predicted", seed=1), store, "pred", supernet=sn)
+    evs = [p for _, k, p in store.events(name) if k == "eval"]
+    assert {e["measured"]["detail"]["latency"]["source"] for e in evs} == {
+        "layer-composed predictor"}
+    fin = summary(store, name)["pareto"]
+    assert all(p["measured_detail"]["latency"]["source"] == "measured" for p in fin)
+
+
+def test_unknown_task_is_refused_before_loading(setup):
+    sn, store, model, task = setup
+    with pytest.raises(InputError, match="unknown task 'piqaa'"):
+        search(cfg(model, "piqaa"), store, "bad")
