@@ -52,3 +52,21 @@ def test_quick_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch, capsys):
         assert len(store.measurement_keys()) == n_meas
     assert main(["runs", "list", "--json"]) == 0
     assert [r["name"] for r in json.loads(capsys.readouterr().out)] == [out["run"]]
+    assert main(["runs", "show", out["run"], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["hw"] == "fake-demo" and shown["hypervolume"] == s["hypervolume"]
+    assert set(shown["pareto"][0]["measured"]) >= {"latency_ms", "accuracy", "params"}
+    assert shown["reference"]["measured"]["latency_ms"] > 0
+
+
+def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    from hwnas.cli import main
+
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    assert main(["search", "--objectives", "accuracy,latncy", "--evaluator", "fake"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown objective 'latncy'. Did you mean 'latency'" in err and "Traceback" not in err
+    assert main(["search", "--evals", "3", "--evaluator", "fake"]) == 2
+    assert "smaller than the initial population (8)" in capsys.readouterr().err
+    assert main(["runs", "show", "nope"]) == 2
+    assert "no run named 'nope'" in capsys.readouterr().err
