@@ -85,3 +85,27 @@ class FakeTokenizer:
 
         ids = torch.tensor([[ord(c) % self.vocab for c in text]])
         return SimpleNamespace(input_ids=ids)
+
+
+def char_tokenizer():
+    """A real (fast) character-level tokenizer of 98 tokens, built offline."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    chars = [chr(i) for i in range(32, 127)] + ["\n"]
+    vocab = {"<unk>": 0, "</s>": 1, **{c: i + 2 for i, c in enumerate(chars)}}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="</s>")
+
+
+def save_tiny_model_dir(path, family: str = "llama", **kw):
+    """A local Hugging Face model directory (weights, config, tokenizer) of a tiny model."""
+    model = tiny_model(family, **kw)
+    model.save_pretrained(path)
+    char_tokenizer().save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path):
+    return save_tiny_model_dir(tmp_path / "tiny-llama", heads=4, kv_heads=2)

