@@ -110,7 +110,9 @@ def _report(ctx: _Context, what: str) -> None:
 def _prepare(ctx: _Context, job: Job) -> Runnable | None:
     """A runnable for the job, or None when it failed (recorded or counted)."""
     try:
-        return ctx.backend.prepare(_program(ctx, job), ctx.hw)
+        runnable = ctx.backend.prepare(_program(ctx, job), ctx.hw)
+        runnable.time_once()  # a program that cannot run fails here, not inside the timer
+        return runnable
     except BackendError as e:
         _failure(ctx, job, e)
     except Exception as e:  # a library's own error type (torch OOM, ORT, OpenVINO)

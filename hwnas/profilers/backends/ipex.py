@@ -7,6 +7,8 @@ clear message; programs run through `ipex.optimize` in the profile's dtype.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from typing import Any
 
 from hwnas.errors import InputError, MissingDependencyError
@@ -23,10 +25,34 @@ INSTALL = ("a separate virtualenv with: pip install torch==2.8.0 "
            "intel-extension-for-pytorch==2.8.0 and hwnas (see README, 'Optional: IPEX')")
 
 
+def _transformers5_shim() -> None:
+    """IPEX 2.8's LLM reference code imports `transformers.modeling_attn_mask_utils`, which
+    transformers 5 removed, so `import intel_extension_for_pytorch` fails with hwnas's
+    transformers. hwnas uses only `ipex.optimize`; stand-ins that refuse to run let the
+    import finish without changing any kernel IPEX uses."""
+    import sys
+    import types
+
+    name = "transformers.modeling_attn_mask_utils"
+    if name in sys.modules or importlib.util.find_spec("transformers") is None:
+        return
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        mod = types.ModuleType(name)
+
+        def _removed(*args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError(f"{name} was removed in transformers 5")
+
+        mod._prepare_4d_causal_attention_mask = _removed  # type: ignore[attr-defined]
+        mod._prepare_4d_attention_mask = _removed  # type: ignore[attr-defined]
+        sys.modules[name] = mod
+
+
 def import_ipex() -> Any:
-    import importlib.util
     if importlib.util.find_spec("intel_extension_for_pytorch") is None:
         raise MissingDependencyError("intel-extension-for-pytorch", "the ipex backend", INSTALL)
+    _transformers5_shim()
     try:
         import intel_extension_for_pytorch as ipex
     except Exception as e:  # IPEX raises on a torch version it was not built for
@@ -54,7 +80,9 @@ class IPEX:
 
         ipex = import_ipex()
         dtype = torch_dtype(hw.dtype)
-        module = ipex.optimize(copy.deepcopy(program.module).eval(), dtype=dtype)
+        # cast every parameter first: ipex.optimize converts only the module types it knows,
+        # and an fp32 RMSNorm weight would feed fp32 into its bf16 linear kernels
+        module = ipex.optimize(copy.deepcopy(program.module).to(dtype).eval(), dtype=dtype)
         inputs = cast_inputs(program.inputs, dtype)
 
         def run() -> None:
