@@ -172,21 +172,27 @@ class AccuracySample:
 
 def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: str,
                           tasks: list[str] | None = None) -> tuple[list[AccuracySample], list[str]]:
-    """Evaluated subnets of one model. With several tasks, a subnet's target is the mean over
-    the tasks, kept only when every task was evaluated on it. Returns (samples, tasks).
+    """Evaluated subnets of one model. Without `tasks`, the accuracy task with the most
+    evaluated subnets; with several tasks, a subnet's target is the mean over them, kept only
+    when every task was evaluated on it. Per task, only the records on the most common
+    number of items count (one item set). Returns (samples, tasks).
 
     Perplexity tasks are used only when named in `tasks`; their target is log(perplexity)
     (lower is better), and they are not averaged with accuracy tasks."""
-    recs = store.evaluations(model=model_fp)
+    recs = [r for r in store.evaluations(model=model_fp) if _eval_spec(r, full) is not None]
     if not tasks:
         recs = [r for r in recs if r.get("metric") != "perplexity"]
     kinds = {r.get("metric") == "perplexity" for r in recs if r["task"] in (tasks or ())}
     if len(kinds) > 1:
         raise InputError(f"tasks {', '.join(tasks or ())} mix perplexity and accuracy; "
                          "train one predictor per kind (pass one --task)")
-    found = sorted({r["task"] for r in recs})
-    use = tasks or found
-    if not recs or not set(use) <= set(found):
+    best_n = _item_sets(recs)
+    found = sorted(best_n)
+    if tasks:
+        use = list(tasks)
+    else:
+        use = [max(found, key=lambda t: best_n[t][1])] if found else []
+    if not recs or not use or not set(use) <= set(found):
         missing = sorted(set(use) - set(found)) or use
         raise InputError(f"no accuracy evaluations in the store for model '{model}' on task(s) "
                          f"{', '.join(missing) or '(any)'}; run `hwnas evaluate --model {model} "
@@ -194,10 +200,10 @@ def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: st
     per: dict[str, dict[str, float]] = defaultdict(dict)
     specs: dict[str, SubnetSpec] = {}
     for r in recs:
-        if r["task"] not in use:
+        if r["task"] not in use or r.get("n") != best_n[r["task"]][0]:
             continue
         spec = _eval_spec(r, full)
-        if spec is None:
+        if spec is None:  # filtered above
             continue
         specs[spec.key()] = spec
         value = float(r["accuracy"])
@@ -205,7 +211,16 @@ def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: st
                                       else value)
     samples = [AccuracySample(specs[k], float(np.mean([v[t] for t in use])))
                for k, v in sorted(per.items()) if set(use) <= set(v)]
-    return samples, list(use)
+    return samples, use
+
+
+def _item_sets(recs: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """task -> (the most common item count n, how many subnets were evaluated on it)."""
+    count: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for r in recs:
+        count[r["task"]][int(r.get("n", 0))].add(str(r.get("subnet")))
+    return {t: max(((n, len(s)) for n, s in by_n.items()), key=lambda x: (x[1], x[0]))
+            for t, by_n in count.items()}
 
 
 def _eval_spec(rec: dict[str, Any], full: SubnetSpec) -> SubnetSpec | None:
