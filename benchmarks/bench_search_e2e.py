@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--hw", default="cpu-torch-fp32")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--tasks", default="piqa")
+    ap.add_argument("--objectives", default="accuracy,latency")
     ap.add_argument("--evals", type=int, default=60)
     ap.add_argument("--init", type=int, default=12)
     ap.add_argument("--batch", type=int, default=6)
@@ -57,10 +58,12 @@ def main() -> None:
     ap.add_argument("--run", default=None)
     ap.add_argument("--out", type=Path, default=Path("/tmp/hwnas-bench-search"))
     a = ap.parse_args()
-    cfg = SearchConfig(hw=a.hw, model=a.model, tasks=tuple(a.tasks.split(",")), evals=a.evals,
+    cfg = SearchConfig(hw=a.hw, model=a.model, tasks=tuple(a.tasks.split(",")),
+                       objectives=tuple(a.objectives.split(",")), evals=a.evals,
                        seed=a.seed, init=a.init, batch=a.batch, limit=a.limit,
                        final_limit=a.final_limit, final_max=a.final_max, latency=a.latency)
-    name = a.run or f"bench-e2e-{a.tasks}-{a.evals}-{a.latency}-seed{a.seed}"
+    name = a.run or (f"bench-e2e-{a.tasks}-{a.objectives.replace(',', '-')}-{a.evals}-"
+                     f"{a.latency}-seed{a.seed}")
     start = time.time()
 
     def progress(info: dict) -> None:

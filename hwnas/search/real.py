@@ -109,8 +109,11 @@ class RealEvaluator:
     def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, Any]]:
         if self.config.latency == "measured":
             return self._time(spec, cached=True)
-        p = self.bundle.predict([spec])
-        return float(p.primary[0]), {"source": "layer-composed predictor"}
+        from hwnas.search.surrogates import latency_floor, predicted_latency
+
+        mean, _ = predicted_latency(self.bundle, [spec])
+        return float(mean[0]), {"source": "layer-composed predictor",
+                                "floored": bool(mean[0] <= latency_floor(self.bundle))}
 
     # ---- the protocol ----------------------------------------------------------------------
     def evaluate(self, spec: SubnetSpec) -> Measured:

@@ -60,6 +60,21 @@ class XGBSurrogate:
         return Prediction(m.mean(axis=0), m.std(axis=0))
 
 
+def latency_floor(bundle: Any) -> float:
+    """No subnet is faster than the model's fixed parts (embedding and LM head) alone."""
+    c = bundle.composed
+    return float(c.primary.compose(c.fixed_ms[c.primary.prefill.name],
+                                   c.fixed_ms[c.primary.decode.name]))
+
+
+def predicted_latency(bundle: Any, specs: list[SubnetSpec]) -> tuple[np.ndarray, np.ndarray]:
+    """The profile predictor's primary metric and its spread, floored at the fixed parts (a
+    composition-overhead model extrapolating below them says nothing real)."""
+    p = bundle.predict(specs)
+    return (np.maximum(p.primary, latency_floor(bundle)),
+            np.asarray((p.high - p.low) / (2 * Z90), dtype=float))
+
+
 class ComposedLatency:
     """The profile's composed latency predictor times a calibration ratio fitted on the
     run's measured latencies (median of measured / predicted)."""
@@ -73,10 +88,9 @@ class ComposedLatency:
     def raw(self, specs: list[SubnetSpec]) -> tuple[np.ndarray, np.ndarray]:
         todo = [s for s in specs if s.key() not in self._cache]
         if todo:
-            p = self.bundle.predict(todo)
+            mean, sd = predicted_latency(self.bundle, todo)
             for i, s in enumerate(todo):
-                self._cache[s.key()] = (float(p.primary[i]),
-                                        float(p.high[i] - p.low[i]) / (2 * Z90))
+                self._cache[s.key()] = (float(mean[i]), float(sd[i]))
         vals = np.array([self._cache[s.key()] for s in specs]).reshape(-1, 2)
         return vals[:, 0], vals[:, 1]
 
