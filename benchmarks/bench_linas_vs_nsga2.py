@@ -43,7 +43,8 @@ def config(a: argparse.Namespace, strategy: str, seed: int) -> SearchConfig:
 
 
 def name(a: argparse.Namespace, strategy: str, seed: int) -> str:
-    return (f"bench-se-{a.evaluator}-{a.tasks}-{a.limit}-{strategy}-seed{seed}-"
+    return (f"bench-se-{a.evaluator}-{a.tasks}-{a.limit}-{a.objectives.replace(',', '-')}-"
+            f"{strategy}-seed{seed}-"
             f"b{max(a.budgets)}-i{a.init}-k{a.batch}")
 
 

@@ -34,9 +34,16 @@ def search(config: SearchConfig, store: Any, name: str | None = None,
     name = name or default_run_name(config)
     if resume is True and store.run_config(name) is None:
         raise InputError(f"no run named '{name}' in the store; drop --resume to start it")
-    if resume is False and store.run_config(name) is not None:
+    stored = store.run_config(name)
+    if resume is False and stored is not None:
         raise InputError(f"run '{name}' already exists; pass --resume to continue it, or "
                          "choose another --run name")
+    if stored is not None:  # refuse other settings before loading any model
+        diffs = SearchConfig.from_dict(stored).differences(config)
+        if diffs:
+            raise InputError(f"run '{name}' was started with other settings ("
+                             + "; ".join(diffs) + "); resume it with the same arguments "
+                             "or start a new --run")
     ev = evaluator or build_evaluator(config, store, name, progress, **options)
     runner = Runner(store, name, config, ev, progress, resume)
     return name, runner.run()
