@@ -8,6 +8,11 @@ Also reports the whole-model primary metric latency of the full SmolLM2 per back
 `--subnet` is given.
 
     flock /tmp/hwnas-timing.lock .venv/bin/python benchmarks/bench_backends.py [--threads 2]
+
+IPEX (its own torch 2.8 environment, see README "Optional: IPEX"):
+
+    PYTHONPATH=. flock /tmp/hwnas-timing.lock ~/.cache/hwnas/ipex-venv/bin/python \
+        benchmarks/bench_backends.py --profiles cpu-torch-bf16,cpu-ipex-bf16,cpu-torch-fp32
 """
 
 from __future__ import annotations
@@ -48,12 +53,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--profiles", default=",".join(PROFILES),
+                    help="comma-separated; the first is the reference of the ratios")
     args = ap.parse_args()
+    profiles = args.profiles.split(",")
     shape = ModelShape.load(args.model)
     labels, runnables = [], []
     t0 = time.monotonic()
     int8_ok = None
-    for name in PROFILES:
+    for name in profiles:
         hw = load_profile(name).model_copy(update={"threads": args.threads})
         backend = backend_for(hw)
         backend.setup(hw)
@@ -68,7 +76,7 @@ def main() -> int:
                 runnables.append(backend.prepare(prog, hw))
                 labels.append((name, width, kv, w.name))
     prep_s = time.monotonic() - t0
-    hw0 = load_profile("cpu-torch-fp32")
+    hw0 = load_profile(profiles[0])
     settings = hw0.timer.model_copy(update={"max_time_s": 2.0})
     import torch
     torch.set_num_threads(args.threads)
@@ -78,9 +86,9 @@ def main() -> int:
                                                                         strict=True)}
     rows = []
     for (name, width, kv, wl), ms in med.items():
-        ref = med[("cpu-torch-fp32", width, kv, wl)]
+        ref = med[(profiles[0], width, kv, wl)]
         rows.append({"profile": name, "width": width, "kv_heads": kv, "workload": wl,
-                     "median_ms": round(ms, 4), "vs_torch_fp32": round(ms / ref, 3),
+                     "median_ms": round(ms, 4), f"vs_{profiles[0]}": round(ms / ref, 3),
                      "noisy": noisy[(name, width, kv, wl)]})
     print(json.dumps({"threads": args.threads, "load_avg": os.getloadavg(),
                       "prepare_s": round(prep_s, 1), "int8_runs_quantized_kernels": int8_ok,

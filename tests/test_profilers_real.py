@@ -130,3 +130,12 @@ def test_measure_cli_on_smollm2(tmp_path, capsys, monkeypatch):
     per = res["per_workload"]
     assert set(per) == {"prefill@128", "decode@144"}
     assert res["latency_ms"] == pytest.approx(per["prefill@128"] + 32 * per["decode@144"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("intel_extension_for_pytorch") is None,
+                    reason="IPEX 2.8 imports only with torch 2.8: it runs in its own "
+                           "environment (README, 'Optional: IPEX'), not in this one")
+def test_ipex_backend_profiles_for_real(tmp_path):
+    shape, hw = tiny(), small("cpu-ipex-bf16")
+    s = profile_layers(hw, shape, Store(tmp_path / "s.sqlite"), force=True)
+    assert s.complete and s.measured > 0, s.errors
