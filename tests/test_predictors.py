@@ -262,3 +262,12 @@ def test_perplexity_tasks_only_when_named(env):
     assert samples[0].accuracy == pytest.approx(np.log(20.0))
     with pytest.raises(InputError, match="mix perplexity"):
         load_accuracy_samples(store, "fp", full, "m", ["heldout_ppl", "arc_easy"])
+
+
+def test_report_warns_when_measurements_are_noisy(env):
+    t, store = env
+    fill_all(store, t.hw, n_holdout=8, n_train=4, noise=0.5)
+    r = api.report(t, store, n_holdout=8, efficiency=False)
+    assert any(n.startswith("WARNING") and "noisy" in n for n in r.notes)
+    from hwnas.predictors.markdown import render
+    assert "> WARNING" in render(r)

@@ -205,6 +205,13 @@ def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, see
     metrics, points = rp.evaluate_latency(models, t.primary, held)
     notes = [f"latency statistic of every record (layers and held-out subnets alike): "
              f"{statistic}"]
+    if max(data.noisy_layers, data.noisy_subnets) > 0.2:
+        notes.append(f"WARNING: the profiler flagged {data.noisy_layers:.0%} of the layer "
+                     f"records and {data.noisy_subnets:.0%} of the whole-subnet records as noisy "
+                     "(IQR/median above the profile's threshold): the machine was busy while "
+                     "measuring. These figures describe that noise more than the predictors; "
+                     "re-measure on a quiet machine into a fresh store (`hwnas --cache-dir DIR "
+                     "profile ...`, then `hwnas --cache-dir DIR predictors report --measure`)")
     if len(held) < n_holdout:
         notes.append(f"only {len(held)} of the {n_holdout} requested held-out subnets are "
                      "measured")

@@ -72,6 +72,8 @@ class ProfileData:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     data_hash: str = ""
     statistic: str = "median"
+    noisy_layers: float = 0.0  # share of layer records the profiler flagged noisy
+    noisy_subnets: float = 0.0  # share of whole-subnet records flagged noisy
 
     def workloads(self) -> list[Workload]:
         return sorted({s.workload for s in self.layers})
@@ -119,11 +121,17 @@ def load_profile_data(store: Any, hw: str, arch_key: str, model: str,
                          f"for workload(s) {', '.join(missing)} of profile '{hw}', model "
                          f"'{model}'; {_profile_hint(hw, model)}")
     subnets = load_subnet_samples(store, hw, arch_key, statistic)
+    subnet_recs = store.measurements(hw=hw, model=arch_key, kind="subnet")
     return ProfileData(hw=hw, arch_key=arch_key, layers=layers, fixed_ms=fixed_ms,
                        subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
                        data_hash=_hash(layer_recs) + ("" if statistic == "median" else
                                                       f"-{statistic}"),
-                       statistic=statistic)
+                       statistic=statistic, noisy_layers=_noisy_share(layer_recs),
+                       noisy_subnets=_noisy_share(subnet_recs))
+
+
+def _noisy_share(recs: list[dict[str, Any]]) -> float:
+    return float(np.mean([bool(r.get("noisy")) for r in recs])) if recs else 0.0
 
 
 def _layer_sample(rec: dict[str, Any], statistic: str) -> LayerSample:

@@ -17,6 +17,8 @@ def render(r: PredictorReport) -> str:
            "whole-subnet measurements (composition overhead, whole-network predictors)",
            f"- held out: {r.n_holdout} random whole subnets measured for real, never used in "
            "training", ""]
+    out += [f"> {n}" for n in r.notes if n.startswith("WARNING")]
+    out += [""] if any(n.startswith("WARNING") for n in r.notes) else []
     for target, title in (("primary", "Primary metric"),
                           (f"prefill@{p['prefill']['tokens']}", "Prefill"),
                           (f"decode@{p['decode']['context']}", "Decode step")):
