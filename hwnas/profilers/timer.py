@@ -82,9 +82,11 @@ def _finished(st: _State, s: TimerSettings) -> bool:
     return n >= s.min_runs and rel_iqr(st.times) <= s.target_rel_iqr
 
 
-def _warm_up(st: _State, s: TimerSettings) -> None:
+def _warm_up(st: _State, s: TimerSettings, deadline: float | None) -> None:
     first = st.runnable.time_once()
     for _ in range(max(s.warmup_runs - 1, 0)):
+        if _past(deadline):
+            break
         first = min(first, st.runnable.time_once())
     st.block = max(1, min(int(s.block_s * 1000.0 / max(first, 1e-6)), s.max_runs))
 
@@ -98,13 +100,15 @@ def time_interleaved(runnables: Sequence[Runnable], settings: TimerSettings,
     for st in states:
         if _past(deadline):
             break
-        _warm_up(st, settings)
+        _warm_up(st, settings, deadline)
     while True:
         active = [i for i, st in enumerate(states) if not st.done]
         if not active or _past(deadline):
             break
         soft = _past(soft_deadline)
         for i in active:
+            if _past(deadline):  # checked per block, so a budget is overshot by one call
+                break
             st = states[i]
             for _ in range(1 if soft else st.block):
                 ms = st.runnable.time_once()
