@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _build()
     try:
-        app(args=argv, prog_name="hwnas", standalone_mode=False)
+        rv = app(args=argv, prog_name="hwnas", standalone_mode=False)
     except InputError as e:
         fail(str(e))
         return 2
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         fail("interrupted; re-run with the same arguments to resume")
         return 130
-    return 0
+    # without standalone mode, typer returns the exit code of typer.Exit / Ctrl-C
+    return rv if isinstance(rv, int) else 0
 
 
 def entry() -> None:

@@ -128,8 +128,12 @@ def load_model(name: str, dtype: str = "fp32") -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = resolve(name)
-    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16,
-                   "fp16": torch.float16}[dtype]
+    # int8 is a backend's quantisation of fp32 weights (profilers), so it loads as fp32.
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+              "int8": torch.float32}
+    if dtype not in dtypes:
+        raise InputError(f"dtype '{dtype}': not one of {', '.join(dtypes)}")
+    torch_dtype = dtypes[dtype]
     try:
         model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
         tok = AutoTokenizer.from_pretrained(src)
