@@ -150,7 +150,9 @@ class ComposedLatency:
         raw = self.raw_members(specs, wl)
         oh = self.overheads.get(wl.name, Overhead())
         n = np.array([s.num_layers for s in specs], dtype=float)
-        return np.vstack([oh.apply(n, row) for row in raw])
+        # the overhead model is linear and can extrapolate below the measured fixed parts
+        floor = self.fixed_ms.get(wl.name, 0.0)
+        return np.maximum(np.vstack([oh.apply(n, row) for row in raw]), floor)
 
     def fit_overheads(self, subnets: tuple[SubnetSample, ...] | list[SubnetSample]
                       ) -> ComposedLatency:
