@@ -8,13 +8,14 @@ population size (--init) and LINAS batch size (--batch), so a run's trajectory d
 on its budget: one run of the largest budget gives every smaller one. The hypervolume uses the
 run's fixed normalisation against the full model.
 
-Real (a named cheaper quality proxy: perplexity on --limit held-out passages; latency from
-the profile's layer-composed predictor, so no timing lock is needed):
-    nice -n 10 .venv/bin/python benchmarks/bench_linas_vs_nsga2.py --budgets 50,100 \
-        --seeds 0,1,2 --out /tmp/se-real
+Real (a named cheaper quality proxy: perplexity on --limit held-out passages, against
+parameters; with the default perplexity,latency objectives, latency comes from the profile's
+layer-composed predictor, so no timing lock is needed):
+    nice -n 10 .venv/bin/python benchmarks/bench_linas_vs_nsga2.py \
+        --objectives perplexity,params --budgets 50 --seeds 0,1,2 --limit 2 --out /tmp/se-real
 Synthetic (the search's fake evaluator on the real model's shape, seconds per run):
-    .venv/bin/python benchmarks/bench_linas_vs_nsga2.py --evaluator fake --seeds 0,1,2,3,4 \
-        --out /tmp/se-fake
+    .venv/bin/python benchmarks/bench_linas_vs_nsga2.py --evaluator fake --tasks synthetic \
+        --seeds 0,1,2 --out /tmp/se-fake
 Interrupting is safe: re-running resumes every run; --report-only reads what exists.
 """
 

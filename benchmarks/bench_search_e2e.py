@@ -3,8 +3,13 @@ the Pareto set re-measured (fresh timing of the primary metric, accuracy on more
 the full model measured the same way, the latency agreement share, and the acceptance target
 (a subnet >= 1.3x faster and >= 1.2x smaller at <= 2 points accuracy drop).
 
-    flock-free:  .venv/bin/python benchmarks/bench_search_e2e.py --evals 60 --limit 100 \
-                     --final-limit 1000 --timing-lock /tmp/hwnas-timing.lock --out /tmp/e2e
+    nice -n 10 .venv/bin/python benchmarks/bench_search_e2e.py --tasks piqa \
+        --objectives accuracy,params --evals 24 --init 8 --batch 4 --limit 30 \
+        --final-limit 150 --final-max 2 --latency predicted \
+        --timing-lock /tmp/hwnas-timing.lock --run bench-e2e-piqa-params --out /tmp/e2e
+
+(the acceptance settings are --evals 100 --limit 100 --final-limit 1000; the run above is what
+fitted this shared machine's time.)
 
 Re-running the same command resumes the run (kill -9 safe). Needs the profile's layer
 measurements (`hwnas profile --hw cpu-torch-fp32`).
