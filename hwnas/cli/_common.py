@@ -88,3 +88,19 @@ def _root(
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 MODEL_OPT = typer.Option("smollm2-135m", "--model", "-m",
                          help="Known model name, local HF directory or hub id.")
+
+
+def progress_bar(label_width: int = 16) -> Any:
+    """A rich progress bar on stderr with count, elapsed time and ETA (not yet started)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(f"{{task.description:<{label_width}.{label_width}}}"),
+                    BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=err_console)

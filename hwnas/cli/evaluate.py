@@ -9,7 +9,14 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+from hwnas.cli._common import (
+    JSON_OPT,
+    MODEL_OPT,
+    console,
+    print_json,
+    progress_bar,
+    table,
+)
 from hwnas.errors import InputError
 
 
@@ -34,18 +41,7 @@ class _Bars:
 
     def __enter__(self) -> _Bars:
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(TextColumn("{task.description:<16}"), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn(), console=err_console)
+            self.bar = progress_bar(16)
             self.bar.__enter__()
         return self
 

@@ -9,7 +9,15 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+from hwnas.cli._common import (
+    JSON_OPT,
+    MODEL_OPT,
+    console,
+    err_console,
+    print_json,
+    progress_bar,
+    table,
+)
 
 HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
 FORCE_OPT = typer.Option(False, "--force", help="Measure even when the profile's pinned "
@@ -63,18 +71,7 @@ class _progress_bar:
     """A rich progress bar with an ETA on stderr; the callable `profile_layers` reports to."""
 
     def __enter__(self) -> Any:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(TextColumn("{task.description:<40.40}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                            TimeRemainingColumn(), console=err_console, transient=False)
+        self.bar = progress_bar(40)
         self.bar.__enter__()
         self.task = self.bar.add_task("profiling", total=None)
         return self.update
