@@ -106,3 +106,13 @@ def test_bad_space_choices():
         SearchSpace(ARCH, (0, 768))
     with pytest.raises(InputError, match="KV-group choices"):
         SearchSpace(ARCH, (768,), (0, 4))
+
+
+def test_graded_sampling_spans_full_to_compressed():
+    rng = np.random.default_rng(0)
+    assert SPACE.sample_graded(rng, 0.0) == SPACE.full()
+    deep = [SPACE.sample_graded(rng, 1.0) for _ in range(20)]
+    for s in deep:
+        SPACE.validate(s)
+    assert np.mean([s.num_layers for s in deep]) < 20
+    assert np.mean([np.mean(s.intermediate_size) for s in deep]) < 1000

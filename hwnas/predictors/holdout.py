@@ -44,18 +44,7 @@ def sample_graded(space: SearchSpace, rng: np.random.Generator) -> SubnetSpec:
     """A subnet at a random compression level c in [0, 1]: c = 0 is the full model; larger c
     drops more layers and picks narrower widths and fewer KV groups. Used to draw evaluated
     subnets whose accuracies span the full model down to chance."""
-    n = space.arch.num_layers
-    c = rng.uniform(0.0, 1.0)
-    while True:
-        keep = rng.random(n) >= 0.5 * c
-        if keep.sum() >= space.min_layers:
-            break
-    layers = tuple(int(i) for i in np.flatnonzero(keep))
-    nw, nk = len(space.width_choices), len(space.kv_choices)
-    widths = tuple(int(space.width_choices[nw - 1 - j])
-                   for j in rng.binomial(nw - 1, c, len(layers)))
-    kvs = tuple(int(space.kv_choices[nk - 1 - j]) for j in rng.binomial(nk - 1, c, len(layers)))
-    return SubnetSpec(layers, widths, kvs)
+    return space.sample_graded(rng, rng.uniform(0.0, 1.0))
 
 
 def _sequence(space: SearchSpace, seed: int, n: int) -> list[SubnetSpec]:

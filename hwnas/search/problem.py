@@ -174,22 +174,6 @@ def make_algorithm(name: str, space: SearchSpace, pop: int, n_obj: int,
 
 
 # ---- sampling and fronts -----------------------------------------------------------------
-def sample_graded(space: SearchSpace, rng: np.random.Generator, c: float) -> SubnetSpec:
-    """A subnet at compression level c in [0, 1] (0: the full model): drops each layer with
-    probability c/2 and moves widths and KV groups down by Binomial(choices - 1, c)."""
-    n = space.arch.num_layers
-    while True:
-        keep = rng.random(n) >= 0.5 * c
-        if keep.sum() >= space.min_layers:
-            break
-    layers = tuple(int(i) for i in np.flatnonzero(keep))
-    nw, nk = len(space.width_choices), len(space.kv_choices)
-    widths = tuple(int(space.width_choices[nw - 1 - j])
-                   for j in rng.binomial(nw - 1, c, len(layers)))
-    kvs = tuple(int(space.kv_choices[nk - 1 - j]) for j in rng.binomial(nk - 1, c, len(layers)))
-    return SubnetSpec(layers, widths, kvs)
-
-
 def initial_population(space: SearchSpace, rng: np.random.Generator, n: int,
                        exclude: set[str]) -> list[SubnetSpec]:
     """`n` distinct subnets spread over compression levels (stratified, denser near the full
@@ -199,7 +183,7 @@ def initial_population(space: SearchSpace, rng: np.random.Generator, n: int,
     i = 0
     while len(out) < n:
         c = ((i % n + rng.random()) / n) ** 1.5
-        s = sample_graded(space, rng, c)
+        s = space.sample_graded(rng, c)
         i += 1
         if s.key() not in seen:
             seen.add(s.key())

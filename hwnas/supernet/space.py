@@ -195,6 +195,23 @@ class SearchSpace:
                     for j in rng.integers(0, len(self.kv_choices), len(layers)))
         return SubnetSpec(layers, widths, kvs)
 
+    def sample_graded(self, rng: np.random.Generator, level: float) -> SubnetSpec:
+        """A subnet at compression `level` in [0, 1] (0: the full model): drops each layer with
+        probability level/2 and moves widths and KV groups down by Binomial(choices - 1,
+        level). Spreads samples from the full model down to heavily compressed ones."""
+        n = self.arch.num_layers
+        while True:
+            keep = rng.random(n) >= 0.5 * level
+            if keep.sum() >= self.min_layers:
+                break
+        layers = tuple(int(i) for i in np.flatnonzero(keep))
+        nw, nk = len(self.width_choices), len(self.kv_choices)
+        widths = tuple(int(self.width_choices[nw - 1 - j])
+                       for j in rng.binomial(nw - 1, level, len(layers)))
+        kvs = tuple(int(self.kv_choices[nk - 1 - j])
+                    for j in rng.binomial(nk - 1, level, len(layers)))
+        return SubnetSpec(layers, widths, kvs)
+
     # ---- integer encoding for pymoo ------------------------------------------------------
     # Three genes per base layer: keep (0/1), width index, KV-choice index. Genes of a dropped
     # layer do not matter; `encode` writes them as the largest choice (canonical form).
