@@ -75,9 +75,9 @@ def main() -> None:
         bar = BAR[label] / BAR["full"] if label in BAR else None
         ok = bar is None or ratio <= bar + 1e-9
         all_ok &= ok
-        judged = "—" if bar is None else f"{bar:.2f} | {'yes' if ok else 'NO'}"
+        judged = "— | —" if bar is None else f"{bar:.2f} | {'yes' if ok else 'NO'}"
         print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in row)
-              + f" | {ratio:.2f} | {judged if bar is not None else '— | —'} |", flush=True)
+              + f" | {ratio:.2f} | {judged} |", flush=True)
     print(f"\n{'all within the bar' if all_ok else 'SOME ABOVE THE BAR'} "
           f"({time.time() - t0:.0f} s)")
 
