@@ -9,7 +9,10 @@ the full model measured the same way, the latency agreement share, and the accep
         --timing-lock /tmp/hwnas-timing.lock --run bench-e2e-piqa-params --out /tmp/e2e
 
 (the acceptance settings are --evals 100 --limit 100 --final-limit 1000; the run above is what
-fitted this shared machine's time.)
+fitted this shared machine's time.) `--speedup 1.3 --smaller 1.2` turn the acceptance target
+into the search's constraints (maximum latency = the full model's predicted latency / 1.3,
+maximum parameters = the full model's / 1.2), so the whole budget goes to the most accurate
+subnets that are fast and small enough.
 
 Re-running the same command resumes the run (kill -9 safe). Needs the profile's layer
 measurements (`hwnas profile --hw cpu-torch-fp32`).
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from hwnas.datasets.store import open_store
 from hwnas.search import SearchConfig, search
+from hwnas.search.objectives import Constraints
 from hwnas.search.plot import pareto_png
 from hwnas.search.report import markdown
 from hwnas.search.runs import summary
@@ -45,6 +49,32 @@ def target(summ: dict, speed: float = 1.3, smaller: float = 1.2, drop: float = 0
     return {"rows": rows, "met": bool(hit), "meeting": hit}
 
 
+def constraints(a: argparse.Namespace, store: object, name: str) -> Constraints:
+    """Bounds from --speedup / --smaller against the full model: its predicted latency (the
+    run's own layer-composed predictor, trained here into the run's folder, where the run then
+    finds it) and its exact parameter count."""
+    if a.speedup is None and a.smaller is None:
+        return Constraints()
+    from hwnas.hw_profiles import load_profile
+    from hwnas.predictors.api import resolve_target
+    from hwnas.search.evaluators import analytic
+    from hwnas.search.real import latency_bundle
+    from hwnas.search.run import run_dir
+    from hwnas.search.surrogates import predicted_latency
+
+    t = resolve_target(a.hw, a.model)
+    full = t.space.full()
+    hw = load_profile(a.hw)
+    max_lat = max_params = None
+    if a.speedup is not None:
+        bundle = latency_bundle(hw, a.model, store, run_dir(name) / "latency_predictor", a.seed)
+        max_lat = float(predicted_latency(bundle, [full])[0][0]) / a.speedup
+    if a.smaller is not None:
+        ctx = hw.primary.prefill_tokens + hw.primary.decode_tokens
+        max_params = analytic(t.space.arch, full, hw.dtype, ctx)["params"] / a.smaller
+    return Constraints(max_latency_ms=max_lat, max_params=max_params)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hw", default="cpu-torch-fp32")
@@ -55,21 +85,29 @@ def main() -> None:
     ap.add_argument("--init", type=int, default=12)
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--limit", type=int, default=100)
-    ap.add_argument("--final-limit", type=int, default=1000)
+    ap.add_argument("--final-limit", type=int, default=1000, help="0: every item")
     ap.add_argument("--final-max", type=int, default=4)
     ap.add_argument("--latency", default="predicted", choices=["measured", "predicted"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timing-lock", default=None)
     ap.add_argument("--run", default=None)
+    ap.add_argument("--speedup", type=float, default=None,
+                    help="constrain latency to the full model's predicted latency / this")
+    ap.add_argument("--smaller", type=float, default=None,
+                    help="constrain parameters to the full model's / this")
     ap.add_argument("--out", type=Path, default=Path("/tmp/hwnas-bench-search"))
     a = ap.parse_args()
-    cfg = SearchConfig(hw=a.hw, model=a.model, tasks=tuple(a.tasks.split(",")),
-                       objectives=tuple(a.objectives.split(",")), evals=a.evals,
-                       seed=a.seed, init=a.init, batch=a.batch, limit=a.limit,
-                       final_limit=a.final_limit, final_max=a.final_max, latency=a.latency)
     name = a.run or (f"bench-e2e-{a.tasks}-{a.objectives.replace(',', '-')}-{a.evals}-"
                      f"{a.latency}-seed{a.seed}")
     start = time.time()
+    with open_store() as store:
+        bounds = constraints(a, store, name)
+    cfg = SearchConfig(hw=a.hw, model=a.model, tasks=tuple(a.tasks.split(",")),
+                       objectives=tuple(a.objectives.split(",")), evals=a.evals,
+                       seed=a.seed, init=a.init, batch=a.batch, limit=a.limit,
+                       final_limit=a.final_limit or None, final_max=a.final_max,
+                       latency=a.latency, constraints=bounds)
+    print(f"constraints: {bounds.to_dict()}", flush=True)
 
     def progress(info: dict) -> None:
         if info.get("phase") in ("iteration", "reference", "remeasure", "done"):

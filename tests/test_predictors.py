@@ -114,7 +114,7 @@ def test_save_load_round_trip_is_identical(env):
     from hwnas.predictors.data import load_profile_data
     from hwnas.predictors.holdout import holdout_specs, split_subnets
     from hwnas.predictors.train import train_latency
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model)
+    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, t.hw.timer.statistic)
     train_subnets, _ = split_subnets(t.space, data.subnets, 0)
     fresh = train_latency(t.hw.name, t.space, "fp32", t.primary, data, train_subnets)
     loaded = persist.load_latency(persist.latency_dir(t.hw.name, t.arch_key))

@@ -321,3 +321,47 @@ def test_measure_subnet_with_fake_backend(tmp_path, fake_hw):
     assert set(prim.per_workload) == {"prefill@16", "decode@24"}
     d = r.to_dict()
     assert d["latency_ms"] == r.latency_ms and "prefill@16" in d["per_workload"]
+
+
+def test_measure_subnets_times_several_in_one_group(tmp_path, fake_hw, monkeypatch):
+    from hwnas.profilers import subnet as subnet_mod
+    from hwnas.supernet.supernet import Supernet
+
+    torch.manual_seed(0)
+    sn = Supernet.from_model(LlamaForCausalLM(tiny_config()).eval(), name="tiny")
+    specs = [sn.space.full(), sn.space.uniform(width=64, kv_heads=1, drop=[1])]
+    groups: list[int] = []
+    real_group = subnet_mod.measure_group
+
+    def spy(runnables, *a, **k):
+        groups.append(len(runnables))
+        return real_group(runnables, *a, **k)
+
+    monkeypatch.setattr(subnet_mod, "measure_group", spy)
+    both = subnet_mod.measure_subnets(fake_hw, sn, specs, workloads_="primary")
+    assert groups == [4]  # 2 subnets x 2 primary workloads, one interleaved group
+    alone = [measure_subnet(fake_hw, sn, s, workloads_="primary") for s in specs]
+    assert [b.subnet_key for b in both] == [s.key() for s in specs]
+    assert [b.latency_ms for b in both] == pytest.approx([x.latency_ms for x in alone], rel=0.05)
+    assert both[0].latency_ms > both[1].latency_ms  # the fake backend scales with FLOPs
+
+
+def test_profile_statistic_decides_what_a_subnet_latency_stands_for(tmp_path):
+    from hwnas.profilers.subnet import m_name
+    from hwnas.supernet.supernet import Supernet
+
+    torch.manual_seed(0)
+    sn = Supernet.from_model(LlamaForCausalLM(tiny_config()).eval(), name="tiny")
+    spec = sn.space.uniform(width=64, kv_heads=1)
+    store = _store(tmp_path)
+    median_hw = parse_profile(FAKE)
+    min_hw = parse_profile(FAKE + "timer: {statistic: min}\n")
+    assert median_hw.timer.statistic == "median" and min_hw.timer.statistic == "min"
+    med = measure_subnet(median_hw, sn, spec, store=store, workloads_="primary")
+    low = measure_subnet(min_hw, sn, spec, store=store, workloads_="primary")  # same records
+    for m in med.measurements:
+        name = m_name(m)
+        assert med.per_workload[name] == m.median_ms
+        assert low.per_workload[name] == min(m.times_ms) < m.median_ms
+    with pytest.raises(InputError, match="statistic"):
+        parse_profile(FAKE + "timer: {statistic: mean}\n")

@@ -10,9 +10,10 @@ import typer
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
 
 HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
-STAT_OPT = typer.Option("median", "--statistic",
-                        help="Latency of a record: 'median' (the profile's definition) or "
-                             "'min' of its raw runs (on a machine shared with other work).")
+STAT_OPT = typer.Option(None, "--statistic",
+                        help="Latency of a record: 'median' or 'min' of its raw runs (on a "
+                             "machine shared with other work); default the profile's "
+                             "timer.statistic.")
 
 predictors_app = typer.Typer(name="predictors", no_args_is_help=True,
                              help="Train latency/accuracy predictors and report their accuracy.")
@@ -33,7 +34,7 @@ def train_cmd(
                                     help="Accuracy tasks (repeatable; default: every task "
                                          "evaluated in the store)."),
     seed: int = typer.Option(0, "--seed"),
-    statistic: str = STAT_OPT,
+    statistic: str | None = STAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train the latency predictor of a profile (and the accuracy predictor of the model)."""
@@ -76,7 +77,7 @@ def report_cmd(
     efficiency: bool = typer.Option(True, "--efficiency/--no-efficiency",
                                     help="Compute the sample-efficiency curve."),
     seed: int = typer.Option(0, "--seed"),
-    statistic: str = STAT_OPT,
+    statistic: str | None = STAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Held-out accuracy of every predictor and baseline: Markdown + JSON + PNG figures."""

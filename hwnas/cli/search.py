@@ -38,8 +38,12 @@ def progress_printer(quiet: bool = False) -> Any:
         elif phase == "reference":
             err_console.print("measuring the full model (the reference)")
         elif phase == "remeasure":
-            err_console.print(f"re-measuring the Pareto set: {info['what']} "
-                              f"({info['done'] + 1}/{info['total'] + 1})")
+            if info["what"] == "latency":
+                err_console.print(f"re-measuring the Pareto set: timing all {info['total']} "
+                                  "(the full model included) interleaved")
+            else:
+                err_console.print(f"re-measuring the Pareto set: {info['what']} "
+                                  f"({info['done'] + 1}/{info['total']})")
     return show
 
 

@@ -126,6 +126,10 @@ class TimerSettings(_Frozen):
     max_time_s: float = Field(default=1.0, gt=0, le=3600)
     block_s: float = Field(default=0.02, ge=0, le=60)
     max_remeasure: int = Field(default=1, ge=0, le=10)
+    # which statistic of a record's runs stands for its latency everywhere (predictors, search,
+    # re-measurement): "median", or "min" on a machine shared with other work, where the
+    # least disturbed run is the reproducible figure
+    statistic: Literal["median", "min"] = "median"
 
     @model_validator(mode="after")
     def _runs_order(self) -> TimerSettings:

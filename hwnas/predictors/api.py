@@ -68,10 +68,12 @@ def ensure_subnets(t: Target, store: Any, specs: list[SubnetSpec],
 
 
 def train(t: Target, store: Any, *, seed: int = 0, tasks: list[str] | None = None,
-          save: bool = True, statistic: str = "median") -> dict[str, Any]:
-    """Train the latency predictor (and the accuracy predictor when evaluations exist)."""
+          save: bool = True, statistic: str | None = None) -> dict[str, Any]:
+    """Train the latency predictor (and the accuracy predictor when evaluations exist).
+    `statistic`: of each record's runs; default the profile's `timer.statistic`."""
     from hwnas.predictors.train import train_accuracy, train_latency
 
+    statistic = statistic or t.hw.timer.statistic
     data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic)
     train_subnets, _ = ho.split_subnets(t.space, data.subnets, 0)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, train_subnets, seed)
@@ -187,11 +189,12 @@ def measure_for_report(t: Target, store: Any, n_holdout: int, n_train: int,
 
 def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, seed: int = 0,
            tasks: list[str] | None = None, efficiency: bool = True,
-           statistic: str = "median") -> Any:
+           statistic: str | None = None) -> Any:
     """Held-out metrics of every latency predictor and baseline, the sample-efficiency curve,
     and the accuracy predictor's cross-validated metrics when evaluations exist."""
     from hwnas.predictors import report as rp
 
+    statistic = statistic or t.hw.timer.statistic
     data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic)
     train_subnets, held = ho.split_subnets(t.space, data.subnets, n_holdout)
     need = {t.primary.prefill.name, t.primary.decode.name}

@@ -9,7 +9,8 @@ from typing import Any
 
 from hwnas.profilers.measurement import PROTOCOL_VERSION, Measurement, TimingSpec
 
-__all__ = ["PROTOCOL_VERSION", "Measurement", "TimingSpec", "measure_subnet", "profile_layers"]
+__all__ = ["PROTOCOL_VERSION", "Measurement", "TimingSpec", "measure_subnet", "measure_subnets",
+           "profile_layers"]
 
 
 def profile_layers(*args: Any, **kwargs: Any) -> Any:
@@ -19,4 +20,9 @@ def profile_layers(*args: Any, **kwargs: Any) -> Any:
 
 def measure_subnet(*args: Any, **kwargs: Any) -> Any:
     from hwnas.profilers.subnet import measure_subnet as run
+    return run(*args, **kwargs)
+
+
+def measure_subnets(*args: Any, **kwargs: Any) -> Any:
+    from hwnas.profilers.subnet import measure_subnets as run
     return run(*args, **kwargs)

@@ -72,6 +72,10 @@ class Measurement:
     def median_ms(self) -> float:
         return float(np.median(self.times_ms))
 
+    def value_ms(self, statistic: str = "median") -> float:
+        """The latency this record stands for under the profile's `timer.statistic`."""
+        return self.median_ms if statistic == "median" else float(min(self.times_ms))
+
     @property
     def iqr_ms(self) -> float:
         q1, q3 = np.percentile(self.times_ms, [25, 75])

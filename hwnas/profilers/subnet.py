@@ -28,7 +28,8 @@ class SubnetLatency:
     subnet_key: str
     latency_ms: float  # the profile's primary metric
     primary: str  # how latency_ms is composed
-    per_workload: dict[str, float] = field(default_factory=dict)  # median ms per workload
+    per_workload: dict[str, float] = field(default_factory=dict)  # ms per workload (the
+    # profile's timer.statistic of the runs)
     measurements: tuple[Measurement, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,34 +50,48 @@ def measure_subnet(hw: HardwareProfile | str, sn: Any, spec: SubnetSpec,
                    force: bool = False, backend: Any = None) -> SubnetLatency:
     """Time `spec` cut from `sn` on `hw`. `workloads_`: "all" of the profile's workloads or
     only the two the "primary" metric needs."""
+    return measure_subnets(hw, sn, [spec], store, workloads_, force, backend)[0]
+
+
+def measure_subnets(hw: HardwareProfile | str, sn: Any, specs: list[SubnetSpec],
+                    store: Store | None = None, workloads_: str = "all",
+                    force: bool = False, backend: Any = None) -> list[SubnetLatency]:
+    """Time several subnets in one interleaved group (round-robin, so that a slow spell of a
+    shared machine falls on all of them alike and their ratios stay fair). Records found in
+    `store` are reused; new ones are stored."""
     from hwnas.profilers import programs
 
     hw = load_profile(hw) if isinstance(hw, str) else hw
-    spec = sn.validate(spec)
+    specs = [sn.validate(s) for s in specs]
     backend = backend or backend_for(hw)
     fp = machine_fingerprint(hw, backend)
     check_pinned(hw.name, hw.fingerprint, fp, force)
     fp_key = fp.key(backend.libraries)
     chosen = _chosen(hw, workloads_)
-    specs = [base_spec(hw, sn.arch, "subnet", w, subnet=spec.to_json()) for w in chosen]
-    for s in specs:
-        programs.check_positions(sn.config, s, f"hardware profile '{hw.name}'")
-    found: dict[int, Measurement] = {}
+    jobs = [[base_spec(hw, sn.arch, "subnet", w, subnet=s.to_json()) for w in chosen]
+            for s in specs]
+    for row in jobs:
+        for j in row:
+            programs.check_positions(sn.config, j, f"hardware profile '{hw.name}'")
+    found: dict[tuple[int, int], Measurement] = {}
     if store is not None:
-        for i, s in enumerate(specs):
-            rec = store.get_measurement(s.key(fp_key))
-            if rec is not None and "times_ms" in rec:
-                found[i] = Measurement.from_dict(rec)
-    todo = [i for i in range(len(specs)) if i not in found]
+        for i, row in enumerate(jobs):
+            for k, j in enumerate(row):
+                rec = store.get_measurement(j.key(fp_key))
+                if rec is not None and "times_ms" in rec:
+                    found[i, k] = Measurement.from_dict(rec)
+    todo = [(i, k) for i, row in enumerate(jobs) for k in range(len(row)) if (i, k) not in found]
     if todo:
-        found.update(_time(hw, sn, spec, [specs[i] for i in todo], todo, backend, fp, fp_key,
-                           store))
-    ms = tuple(found[i] for i in range(len(specs)))
-    per = {w.name: m.median_ms for w, m in zip(chosen, ms, strict=True)}
+        found.update(_time(hw, sn, specs, jobs, todo, backend, fp, fp_key, store))
     pre, dec = hw.primary_workloads
-    latency = hw.primary.compose(per[pre], per.get(dec, 0.0))
-    return SubnetLatency(hw.name, spec.to_json(), spec.key(), latency, hw.primary.describe(),
-                         per, ms)
+    out = []
+    for i, spec in enumerate(specs):
+        ms = tuple(found[i, k] for k in range(len(chosen)))
+        per = {w.name: m.value_ms(hw.timer.statistic) for w, m in zip(chosen, ms, strict=True)}
+        latency = hw.primary.compose(per[pre], per.get(dec, 0.0))
+        out.append(SubnetLatency(hw.name, spec.to_json(), spec.key(), latency,
+                                 hw.primary.describe(), per, ms))
+    return out
 
 
 def _chosen(hw: HardwareProfile, which: str) -> list[Workload]:
@@ -89,28 +104,30 @@ def _chosen(hw: HardwareProfile, which: str) -> list[Workload]:
     raise InputError(f"workloads '{which}': use 'all' or 'primary'")
 
 
-def _time(hw: HardwareProfile, sn: Any, spec: SubnetSpec, specs: list[Any], index: list[int],
-          backend: Any, fp: Any, fp_key: str, store: Store | None) -> dict[int, Measurement]:
+def _time(hw: HardwareProfile, sn: Any, specs: list[SubnetSpec], jobs: list[list[Any]],
+          todo: list[tuple[int, int]], backend: Any, fp: Any, fp_key: str,
+          store: Store | None) -> dict[tuple[int, int], Measurement]:
     from hwnas.profilers import programs
 
-    model = sn.extract(spec)
     backend.setup(hw)
-    runnables = [backend.prepare(programs.subnet_program(model, sn.arch, spec.kv_heads, s), hw)
-                 for s in specs]
+    models = {i: sn.extract(specs[i]) for i in sorted({i for i, _ in todo})}
+    runnables = [backend.prepare(programs.subnet_program(models[i], sn.arch, specs[i].kv_heads,
+                                                         jobs[i][k]), hw) for i, k in todo]
     before = backend.telemetry(hw)
-    out: dict[int, Measurement] = {}
+    out: dict[tuple[int, int], Measurement] = {}
 
-    def on_result(i: int, timed: Any) -> None:
+    def on_result(n: int, timed: Any) -> None:
+        i, k = todo[n]
         fingerprint = fp.to_dict()
         after = backend.telemetry(hw)
         if before or after:
             fingerprint["telemetry"] = {"before": before, "after": after}
-        m = Measurement(spec=specs[i], times_ms=timed.times_ms, fingerprint=fingerprint,
+        m = Measurement(spec=jobs[i][k], times_ms=timed.times_ms, fingerprint=fingerprint,
                         noise_threshold=hw.timer.noise_threshold,
                         remeasured=timed.attempts - 1)
-        out[index[i]] = m
+        out[i, k] = m
         if store is not None:
-            store.put_measurement(specs[i].key(fp_key), hw=hw.name, model=sn.arch.key(),
+            store.put_measurement(jobs[i][k].key(fp_key), hw=hw.name, model=sn.arch.key(),
                                   kind="subnet", median_ms=m.median_ms, noisy=m.noisy,
                                   record=m.to_dict())
 

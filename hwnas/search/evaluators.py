@@ -2,14 +2,16 @@
 
 An evaluator answers `evaluate(spec)` with the measured values of one subnet (`Measured`):
 accuracy or perplexity from the evaluator, latency from the profiler, parameters and memory
-computed exactly. `remeasure(spec)` measures again at the end of a run (fresh timing, more
-items); ``spec=None`` means the full model. `FakeEvaluator` (synthetic, deterministic
+computed exactly. `remeasure(specs)` measures again at the end of a run (accuracy on more
+items, fresh timing of all of them interleaved, so their latency ratios are fair); ``None``
+among `specs` means the full model. `FakeEvaluator` (synthetic, deterministic
 functions of the spec) keeps tests fast; `hwnas.search.real.RealEvaluator` is the real one.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,7 +46,8 @@ class Evaluator(Protocol):
 
     def reference(self) -> Measured: ...
 
-    def remeasure(self, spec: SubnetSpec | None) -> Measured: ...
+    def remeasure(self, specs: list[SubnetSpec | None],
+                  progress: Callable[[str, int, int], None] | None = None) -> list[Measured]: ...
 
     def latency_predictor(self) -> Any: ...
 
@@ -105,9 +108,10 @@ class FakeEvaluator:
     def reference(self) -> Measured:
         return Measured(self.values(self.space.full()), {"evaluator": "fake"})
 
-    def remeasure(self, spec: SubnetSpec | None) -> Measured:
-        s = self.space.full() if spec is None else spec
-        return Measured(self.values(s, salt="again"), {"evaluator": "fake", "remeasured": True})
+    def remeasure(self, specs: list[SubnetSpec | None],
+                  progress: Callable[[str, int, int], None] | None = None) -> list[Measured]:
+        return [Measured(self.values(self.space.full() if s is None else s, salt="again"),
+                         {"evaluator": "fake", "remeasured": True}) for s in specs]
 
     def latency_predictor(self) -> Any:
         return None

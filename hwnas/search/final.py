@@ -51,12 +51,18 @@ def remeasure_front(r: Runner) -> None:
     items = r.state.predicted["items"]
     if not items:  # --final-max 0: the search alone (benchmarks)
         return
+    if r.state.final_reference is not None and all(i["key"] in r.state.finals for i in items):
+        return
+    # all at once: the timing of the full model and of every pick is interleaved (fair ratios)
+    specs: list[SubnetSpec | None] = [None]
+    specs += [SubnetSpec.from_dict(i["spec"], "run event") for i in items]
+
+    def step(what: str, done: int, total: int) -> None:
+        r.emit(phase="remeasure", what=what, done=done, total=total)
+
+    measured = r.ev.remeasure(specs, step)
     if r.state.final_reference is None:
-        r.emit(phase="remeasure", what="full model", done=0, total=len(items))
-        r.record("final_reference", {"measured": r.ev.remeasure(None).to_dict()})
-    for i, item in enumerate(items):
-        if item["key"] in r.state.finals:
-            continue
-        r.emit(phase="remeasure", what=item["key"], done=i, total=len(items))
-        spec = SubnetSpec.from_dict(item["spec"], "run event")
-        r.record("final", {"key": item["key"], "measured": r.ev.remeasure(spec).to_dict()})
+        r.record("final_reference", {"measured": measured[0].to_dict()})
+    for item, m in zip(items, measured[1:], strict=True):
+        if item["key"] not in r.state.finals:
+            r.record("final", {"key": item["key"], "measured": m.to_dict()})

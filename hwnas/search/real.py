@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def latency_bundle(hw: Any, model: str, store: Any, folder: Path, seed: int = 0)
     if (folder / persist.SIDECAR).is_file():
         return persist.load_latency(folder, None, False)
     t = resolve_target(hw, model)
-    data = load_profile_data(store, t.hw.name, t.arch_key, model)
+    data = load_profile_data(store, t.hw.name, t.arch_key, model, t.hw.timer.statistic)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, data.subnets, seed)
     persist.save_latency(bundle, folder, t.hw.to_dict(), model)
     return persist.load_latency(folder, None, False)
@@ -130,14 +130,31 @@ class RealEvaluator:
         return Measured(values, {"tasks": detail, "latency": lat_detail, "full_model": True,
                                  "limit": self.config.limit})
 
-    def remeasure(self, spec: SubnetSpec | None) -> Measured:
-        """Fresh timing (not from the store) and accuracy on `final_limit` items."""
-        s = self.space.full() if spec is None else spec
-        values, detail = self._quality(spec, self.config.final_limit)
-        lat, lat_detail = self._time(s, cached=False)
-        values.update(self.exact(s), latency_ms=lat)
-        return Measured(values, {"tasks": detail, "latency": lat_detail,
-                                 "limit": self.config.final_limit, "remeasured": True})
+    def remeasure(self, specs: list[SubnetSpec | None],
+                  progress: Callable[[str, int, int], None] | None = None) -> list[Measured]:
+        """Accuracy on `final_limit` items for each, then fresh timing of all of them (the
+        full model included) interleaved in one group, not from the store."""
+        from hwnas.profilers import measure_subnets
+
+        full = self.space.full()
+        quality = []
+        for i, spec in enumerate(specs):
+            if progress is not None:
+                progress("accuracy", i, len(specs))
+            quality.append(self._quality(spec, self.config.final_limit))
+        if progress is not None:
+            progress("latency", 0, len(specs))
+        resolved = [full if s is None else s for s in specs]
+        with timing_lock(self.lock):
+            lats = measure_subnets(self.hw, self.sn, resolved, store=None, workloads_="primary")
+        out = []
+        for s, (values, detail), lat in zip(resolved, quality, lats, strict=True):
+            values = {**values, **self.exact(s), "latency_ms": float(lat.latency_ms)}
+            out.append(Measured(values, {
+                "tasks": detail, "limit": self.config.final_limit, "remeasured": True,
+                "latency": {"per_workload_ms": lat.per_workload, "primary": lat.primary,
+                            "source": "measured", "interleaved_with": len(specs)}}))
+        return out
 
     def latency_predictor(self) -> Any:
         return self.bundle
