@@ -16,14 +16,16 @@ A profile is a YAML file (see `builtin/`)::
         - {context: 144}
     primary: {prefill_tokens: 128, decode_tokens: 32}
     fingerprint: {cpu_model: "AMD EPYC"}  # optional pin, checked against the machine
-    timer: {...}                          # optional, see TimerSettings
+    timer: {statistic: min}               # optional, see TimerSettings
 
 The primary metric (milliseconds), used by predictors and search, is::
 
     latency_ms = prefill(primary.prefill_tokens)
                + primary.decode_tokens * decode(context = prefill_tokens + decode_tokens // 2)
 
-so every profile's workloads must contain those two workloads.
+so every profile's workloads must contain those two workloads. Each workload's figure is the
+median of its timed runs, or their minimum with `timer.statistic: min` (the shipped CPU
+profiles, for a machine shared with other work).
 """
 
 from __future__ import annotations
