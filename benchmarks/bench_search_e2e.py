@@ -50,29 +50,12 @@ def target(summ: dict, speed: float = 1.3, smaller: float = 1.2, drop: float = 0
 
 
 def constraints(a: argparse.Namespace, store: object, name: str) -> Constraints:
-    """Bounds from --speedup / --smaller against the full model: its predicted latency (the
-    run's own layer-composed predictor, trained here into the run's folder, where the run then
-    finds it) and its exact parameter count."""
-    if a.speedup is None and a.smaller is None:
-        return Constraints()
-    from hwnas.hw_profiles import load_profile
-    from hwnas.predictors.api import resolve_target
-    from hwnas.search.evaluators import analytic
-    from hwnas.search.real import latency_bundle
-    from hwnas.search.run import run_dir
-    from hwnas.search.surrogates import predicted_latency
+    """Bounds from --speedup / --smaller against the full model (`hwnas search --min-speedup
+    / --min-smaller` do the same)."""
+    from hwnas.search.relative import relative_bounds
 
-    t = resolve_target(a.hw, a.model)
-    full = t.space.full()
-    hw = load_profile(a.hw)
-    max_lat = max_params = None
-    if a.speedup is not None:
-        bundle = latency_bundle(hw, a.model, store, run_dir(name) / "latency_predictor", a.seed)
-        max_lat = float(predicted_latency(bundle, [full])[0][0]) / a.speedup
-    if a.smaller is not None:
-        ctx = hw.primary.prefill_tokens + hw.primary.decode_tokens
-        max_params = analytic(t.space.arch, full, hw.dtype, ctx)["params"] / a.smaller
-    return Constraints(max_latency_ms=max_lat, max_params=max_params)
+    return Constraints(*relative_bounds(a.hw, a.model, store, min_speedup=a.speedup,
+                                        min_smaller=a.smaller, seed=a.seed))
 
 
 def main() -> None:

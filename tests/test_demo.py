@@ -68,5 +68,7 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert "unknown objective 'latncy'. Did you mean 'latency'" in err and "Traceback" not in err
     assert main(["search", "--evals", "3", "--evaluator", "fake"]) == 2
     assert "smaller than the initial population (8)" in capsys.readouterr().err
+    assert main(["search", "--min-smaller", "-1", "--evaluator", "fake"]) == 2
+    assert "--min-smaller -1.0: give a positive ratio" in capsys.readouterr().err
     assert main(["runs", "show", "nope"]) == 2
     assert "no run named 'nope'" in capsys.readouterr().err

@@ -94,3 +94,39 @@ def test_unknown_task_is_refused_before_loading(setup):
     sn, store, model, task = setup
     with pytest.raises(InputError, match="unknown task 'piqaa'"):
         search(cfg(model, "piqaa"), store, "bad")
+
+
+@pytest.mark.filterwarnings("ignore::hwnas.predictors.persist.FingerprintMismatchWarning")
+def test_relative_bounds_follow_the_full_model(setup):
+    from hwnas.hw_profiles import load_profile
+    from hwnas.profilers import profile_layers
+    from hwnas.search.evaluators import analytic
+    from hwnas.search.real import latency_bundle
+    from hwnas.search.relative import relative_bounds, tighter
+    from hwnas.search.surrogates import predicted_latency
+
+    sn, store, model, task = setup
+    assert relative_bounds("fake-search", model, store) == (None, None)
+    with pytest.raises(InputError, match=r"--min-speedup 0.0: give a positive ratio"):
+        relative_bounds("fake-search", model, store, min_speedup=0.0)
+    profile_layers("fake-search", sn, store)
+    lat, params = relative_bounds("fake-search", model, store, min_speedup=1.3, min_smaller=1.2)
+    full = sn.space.full()
+    sn_dir = setup_dir(store)
+    bundle = latency_bundle(load_profile("fake-search"), model, store, sn_dir, 0)
+    assert lat == pytest.approx(predicted_latency(bundle, [full])[0][0] / 1.3)
+    assert params == pytest.approx(analytic(sn.arch, full, "fp32", 32)["params"] / 1.2)
+    assert sn_dir.is_dir()
+    assert tighter(None, 5.0) == 5.0 and tighter(3.0, 5.0) == 3.0 and tighter(None, None) is None
+    # a search with those bounds keeps its Pareto set inside them
+    from hwnas.search import Constraints
+
+    name, _ = search(cfg(model, task, latency="predicted",
+                         constraints=Constraints(lat, params)), store, "rel", supernet=sn)
+    for p in summary(store, name)["pareto"]:
+        assert p["measured"]["params"] <= params
+
+
+def setup_dir(store):
+    from hwnas.paths import sub_dir
+    return sub_dir("runs", "relative-check")

@@ -79,6 +79,12 @@ def search_cmd(
     max_latency_ms: float | None = typer.Option(None, "--max-latency-ms"),
     max_params: float | None = typer.Option(None, "--max-params"),
     min_accuracy: float | None = typer.Option(None, "--min-accuracy"),
+    min_speedup: float | None = typer.Option(None, "--min-speedup", help="Only subnets at "
+                                             "least this many times faster than the full "
+                                             "model (its predicted latency), e.g. 1.3."),
+    min_smaller: float | None = typer.Option(None, "--min-smaller", help="Only subnets with "
+                                             "at least this many times fewer parameters "
+                                             "than the full model, e.g. 1.2."),
     timing_lock: Path | None = typer.Option(None, "--timing-lock", help="Hold this file's "
                                             "flock while timing (machines shared with "
                                             "other timing runs)."),
@@ -89,15 +95,19 @@ def search_cmd(
     """Search a model's subnets for a hardware profile; re-measure the Pareto set."""
     from hwnas.datasets.store import open_store
     from hwnas.search import Constraints, SearchConfig, search
+    from hwnas.search.relative import relative_bounds, tighter
 
-    cfg = SearchConfig(
-        hw=hw, model=model, tasks=_split(tasks), objectives=_split(objectives),
-        constraints=Constraints(max_latency_ms, max_params, min_accuracy), evals=evals,
-        seed=seed, strategy=strategy, algorithm=algorithm, init=init, batch=batch,
-        inner_pop=inner_pop, inner_gens=inner_gens, limit=limit or None,
-        final_limit=final_limit or None, final_max=final_max, latency=latency,
-        evaluator=evaluator)
     with open_store() as store:
+        rel_lat, rel_params = relative_bounds(hw, model, store, min_speedup=min_speedup,
+                                              min_smaller=min_smaller, seed=seed)
+        cfg = SearchConfig(
+            hw=hw, model=model, tasks=_split(tasks), objectives=_split(objectives),
+            constraints=Constraints(tighter(max_latency_ms, rel_lat),
+                                    tighter(max_params, rel_params), min_accuracy),
+            evals=evals, seed=seed, strategy=strategy, algorithm=algorithm, init=init,
+            batch=batch, inner_pop=inner_pop, inner_gens=inner_gens, limit=limit or None,
+            final_limit=final_limit or None, final_max=final_max, latency=latency,
+            evaluator=evaluator)
         name, _ = search(cfg, store, run, resume=True if resume else False,
                          progress=progress_printer(as_json), lock=timing_lock)
         show(store, name, as_json)
