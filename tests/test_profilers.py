@@ -365,3 +365,25 @@ def test_profile_statistic_decides_what_a_subnet_latency_stands_for(tmp_path):
         assert low.per_workload[name] == min(m.times_ms) < m.median_ms
     with pytest.raises(InputError, match="statistic"):
         parse_profile(FAKE + "timer: {statistic: mean}\n")
+
+
+def test_timing_lock_is_reentrant_and_excludes_other_processes(tmp_path, monkeypatch):
+    import fcntl
+    import subprocess
+    import sys
+
+    from hwnas.profilers.lock import timing_lock
+
+    path = tmp_path / "timing.lock"
+    probe = [sys.executable, "-c", "import fcntl,sys; f=open(sys.argv[1],'a'); "
+             "fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(path)]
+    monkeypatch.setenv("HWNAS_TIMING_LOCK", str(path))
+    with timing_lock():  # from the environment
+        with timing_lock(path):  # the same file again in this process: no self-deadlock
+            assert subprocess.run(probe, capture_output=True).returncode != 0  # held
+        assert subprocess.run(probe, capture_output=True).returncode != 0  # still held
+    assert subprocess.run(probe, capture_output=True).returncode == 0  # released
+    monkeypatch.delenv("HWNAS_TIMING_LOCK")
+    with timing_lock():  # no file: nothing held
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -252,3 +252,33 @@ def test_choose_batch_prefers_improvement_and_spreads():
     viol[0] = 1.0  # predicted infeasible: not picked while feasible ones improve
     assert choose_batch(mean, np.zeros_like(mean), viol, 1, anchors,
                         np.array([1.0, 1.0])) == [1]
+
+
+def test_accuracy_floor_makes_guessing_worth_nothing():
+    from hwnas.search.objectives import objectives
+    from hwnas.search.problem import Normaliser, hypervolume
+
+    objs = tuple(objectives(["accuracy", "latency"]))
+    plain = Normaliser(objs, {"accuracy": 0.64, "latency_ms": 100.0})
+    floored = Normaliser(objs, {"accuracy": 0.64, "latency_ms": 100.0, "accuracy_chance": 0.5})
+    guess = {"accuracy": 0.5, "latency_ms": 5.0}  # a tiny subnet that guesses
+    full = {"accuracy": 0.64, "latency_ms": 100.0}
+    assert floored.row(guess)[0] == pytest.approx(1.0)  # at the reference point
+    assert floored.row(full)[0] == pytest.approx(0.72)
+    assert plain.row(guess)[0] == pytest.approx(0.5)
+    ref = floored.ref_point()
+    both = floored.matrix([guess, full])
+    assert hypervolume(both, ref) == pytest.approx(hypervolume(floored.matrix([full]), ref))
+    assert hypervolume(plain.matrix([guess, full]), ref) > hypervolume(plain.matrix([full]), ref)
+    sd = floored.sd_row({"accuracy": 0.01, "latency_ms": 1.0}, full)
+    assert sd[0] == pytest.approx(0.02)  # spreads scale the same way
+
+
+def test_chance_accuracy_of_tasks(tmp_path):
+    from hwnas.datasets.tasks import chance_accuracy
+
+    task = tmp_path / "qa.jsonl"
+    task.write_text("\n".join(json.dumps({"context": f"Q{i}", "choices": ["a", "b", "c", "d"][:k],
+                                          "gold": 0}) for i, k in enumerate([2, 4])))
+    assert chance_accuracy(str(task)) == pytest.approx((1 / 2 + 1 / 4) / 2)
+    assert chance_accuracy("heldout_ppl") is None

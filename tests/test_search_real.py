@@ -65,6 +65,8 @@ def test_real_evaluator_path(setup):
     assert s["status"] == "done" and s["evals_used"] == 8
     ref = s["reference"]["measured"]
     assert ref["accuracy"] >= 0 and ref["latency_ms"] > 0
+    start = st.reference.values  # the search's reference carries the tasks' chance level
+    assert start["accuracy_chance"] == pytest.approx(1 / 3)  # three choices per item
     (detail,) = s["reference"]["measured_detail"]["tasks"].values()
     assert detail["n"] == 12  # the final re-evaluation: all items
     for p in s["pareto"]:

@@ -130,6 +130,15 @@ def measure_group(runnables: Sequence[Runnable], settings: TimerSettings,
     `on_result` is called once per runnable as soon as its final result is known: steady
     results right away, noisy ones after their re-measurements (the steadiest attempt, with
     `attempts` counting every try). Unfinished runnables (deadline) get no call."""
+    from hwnas.profilers.lock import timing_lock
+
+    with timing_lock():  # $HWNAS_TIMING_LOCK, when set
+        return _measure_group(runnables, settings, deadline, on_result, soft_deadline)
+
+
+def _measure_group(runnables: Sequence[Runnable], settings: TimerSettings,
+                   deadline: float | None, on_result: Callable[[int, Timed], None] | None,
+                   soft_deadline: float | None) -> list[Timed]:
     results: list[Timed | None] = [None] * len(runnables)
 
     def first_pass(i: int, t: Timed) -> None:

@@ -78,7 +78,7 @@ def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]
     from hwnas.predictors import holdout as ho
     from hwnas.predictors.report import MAIN, write_report
     from hwnas.profilers import profile_layers
-    from hwnas.search.real import timing_lock
+    from hwnas.profilers.lock import timing_lock
     from hwnas.supernet.models import load_config
     from hwnas.supernet.supernet import Supernet
 

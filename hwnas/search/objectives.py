@@ -31,18 +31,19 @@ class Objective:
     def sign(self) -> float:
         return 1.0 if self.sense == "min" else -1.0
 
-    def normalise(self, value: float, reference: float) -> float:
+    def normalise(self, value: float, reference: float, floor: float = 0.0) -> float:
         """A minimised, unit-free number: 1.0 is the full model for relative objectives; for
-        shares (accuracy) it is 1 - value, so 0 is perfect and 1 is nothing right."""
+        shares (accuracy) it is (1 - value) / (1 - floor), so 0 is perfect and 1 is the floor:
+        guessing (the tasks' chance accuracy), or nothing right when no floor is known."""
         if self.scale == "share":
-            return 1.0 - value
+            return (1.0 - value) / max(1.0 - floor, 1e-9)
         if self.scale == "log":
             return math.log(value) / math.log(reference) if reference > 1 else math.log(value)
         return value / reference if reference else value
 
     def ref_point(self) -> float:
-        """The hypervolume's reference point in normalised units: anything worse than an
-        empty answer (share), 1.2x the full model (relative) or the cube of the full model's
+        """The hypervolume's reference point in normalised units: anything no better than
+        guessing (share), 1.2x the full model (relative) or the cube of the full model's
         perplexity (log; about uniform guessing over a 50k vocabulary) adds nothing."""
         return {"share": 1.0, "log": 3.0}.get(self.scale, 1.2)
 

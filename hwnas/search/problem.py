@@ -31,9 +31,13 @@ class Normaliser:
     objectives: tuple[Objective, ...]
     reference: dict[str, float]
 
+    def floor(self, o: Objective) -> float:
+        """A share objective's floor (chance accuracy), when the reference carries one."""
+        return float(self.reference.get(f"{o.key}_chance", 0.0)) if o.scale == "share" else 0.0
+
     def row(self, values: dict[str, float]) -> np.ndarray:
-        return np.array([o.normalise(float(values[o.key]), self.reference.get(o.key, 1.0))
-                         for o in self.objectives])
+        return np.array([o.normalise(float(values[o.key]), self.reference.get(o.key, 1.0),
+                                     self.floor(o)) for o in self.objectives])
 
     def matrix(self, values: Sequence[dict[str, float]]) -> np.ndarray:
         if not values:
@@ -46,7 +50,7 @@ class Normaliser:
         for o in self.objectives:
             sd, ref = abs(float(sds[o.key])), self.reference.get(o.key) or 1.0
             if o.scale == "share":
-                out.append(sd)
+                out.append(sd / max(1.0 - self.floor(o), 1e-9))
             elif o.scale == "log":
                 out.append(sd / max(float(means[o.key]), 1e-9) / max(np.log(ref), 1e-9))
             else:

@@ -10,33 +10,18 @@ measurements for the profile and model the search stops with the command to run.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hwnas.errors import InputError, NotFoundError
+from hwnas.profilers.lock import timing_lock
 from hwnas.search.evaluators import Measured, analytic
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 ITEM_SEED = 0  # real evaluations use a seeded sample of `limit` items of each task
-
-
-@contextlib.contextmanager
-def timing_lock(path: str | Path | None) -> Iterator[None]:
-    """Hold an exclusive `flock` on `path` while timing (other timing runs wait)."""
-    if path is None:
-        yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def check_tasks(tasks: tuple[str, ...]) -> None:
@@ -124,7 +109,15 @@ class RealEvaluator:
                                  "limit": self.config.limit})
 
     def reference(self) -> Measured:
+        """The full model, and `accuracy_chance` (the tasks' mean chance accuracy): the floor
+        of the accuracy objective's normalisation, so that subnets no better than guessing add
+        nothing to the hypervolume."""
+        from hwnas.datasets.tasks import chance_accuracy
+
         values, detail = self._quality(None, self.config.limit)
+        chance = [c for c in map(chance_accuracy, self.config.tasks) if c is not None]
+        if chance and "accuracy" in values:
+            values["accuracy_chance"] = float(np.mean(chance))
         lat, lat_detail = self._latency(self.space.full())
         values.update(self.exact(self.space.full()), latency_ms=lat)
         return Measured(values, {"tasks": detail, "latency": lat_detail, "full_model": True,

@@ -22,6 +22,16 @@ for _name, _attr in [("arc_easy", "ARC_EASY"), ("arc_challenge", "ARC_CHALLENGE"
 TASKS.register("heldout_ppl", "hwnas.datasets.tasks.heldout:HELDOUT_PPL")
 
 
+def chance_accuracy(name: str) -> float | None:
+    """What guessing scores on a multiple-choice task's evaluated split (the mean over its
+    items of 1 / number of choices); None for perplexity tasks."""
+    task = get_task(name)
+    if task.kind != "multiple_choice":
+        return None
+    items = task.load(task.eval_split)
+    return float(sum(1.0 / len(it.choices) for it in items) / len(items)) if items else None
+
+
 def get_task(name: str) -> Task:
     """A registered task by name, or a user task from a ``.jsonl`` file path."""
     from hwnas.datasets.tasks import jsonl
