@@ -2,12 +2,7 @@
 
 Programs are exported with the dynamo exporter to a temporary file, loaded into an
 `InferenceSession` (CPUExecutionProvider only, intra-op threads = the profile's threads,
-one inter-op thread, every graph optimisation, no spinning) and the file is removed.
-
-Spinning is off because the timer interleaves many sessions, each with its own thread pool:
-with ONNX Runtime's default, the pool of the session that just ran keeps spinning on the cores
-while the next session runs, and every record comes out noisy (seen here: all 60 layer
-records of a profile flagged, held-out primary-metric MAPE 6.6%).
+one inter-op thread, every graph optimisation) and the file is removed.
 """
 
 from __future__ import annotations
@@ -49,8 +44,6 @@ class OnnxRuntime:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), sess_options=opts, providers=PROVIDERS)
 
     def prepare(self, program: Program, hw: HardwareProfile) -> WallClock:
