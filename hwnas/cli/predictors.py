@@ -76,6 +76,10 @@ def report_cmd(
                                        "baseline (cached)."),
     efficiency: bool = typer.Option(True, "--efficiency/--no-efficiency",
                                     help="Compute the sample-efficiency curve."),
+    tasks: list[str] = typer.Option([], "--task",
+                                    help="Accuracy predictor's task (repeatable; default: the "
+                                         "accuracy task with the most evaluated subnets; "
+                                         "heldout_ppl only when named)."),
     seed: int = typer.Option(0, "--seed"),
     statistic: str | None = STAT_OPT,
     as_json: bool = JSON_OPT,
@@ -95,7 +99,7 @@ def report_cmd(
             from hwnas.predictors.roofline import cached_peaks
             peaks = cached_peaks(t.hw.device, t.hw.dtype, t.hw.threads)
         r = api.report(t, store, n_holdout=holdout, peaks=peaks, seed=seed,
-                       efficiency=efficiency, statistic=statistic)
+                       tasks=list(tasks) or None, efficiency=efficiency, statistic=statistic)
     folder = out or api.report_dir(t)
     files = write_report(r, folder)
     if as_json:
