@@ -235,6 +235,10 @@ def test_cli_train_predict_report(env, capsys, tmp_path, monkeypatch):
     for f in ("report.md", "report.json", "scatter_primary.png", "sample_efficiency.png"):
         assert (tmp_path / "rep" / f).is_file()
     assert "Sample efficiency" in (tmp_path / "rep" / "report.md").read_text()
+    rc, _, err = _cli(["predictors", "report", "--hw", "cpu-torch-fp32", "--model", t.model,
+                       "--holdout", "12", "--no-roofline", "--no-efficiency", "--task", "piqa",
+                       "--out", str(tmp_path / "rep2")], capsys, monkeypatch)
+    assert rc == 2 and "no accuracy evaluations" in err and "piqa" in err  # named, not found
 
 
 def test_cli_report_without_holdout_says_what_to_run(env, capsys, monkeypatch):
