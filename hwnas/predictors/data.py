@@ -17,6 +17,7 @@ import numpy as np
 
 from hwnas.errors import InputError
 from hwnas.predictors.features import Workload
+from hwnas.profilers.measurement import pick_ms
 from hwnas.supernet.space import SubnetSpec
 
 
@@ -83,18 +84,9 @@ def _profile_hint(hw: str, model: str) -> str:
     return f"run `hwnas profile --hw {hw} --model {model}` first"
 
 
-STATISTICS = ("median", "min")
-
-
 def statistic_ms(rec: dict[str, Any], statistic: str = "median") -> float:
-    """The latency a record stands for: its median (the profiles' definition) or, on a
-    machine shared with other work, the minimum of its raw runs (the least disturbed one)."""
-    if statistic == "median":
-        return float(rec["median_ms"])
-    if statistic == "min":
-        return float(min(rec["times_ms"]))
-    raise InputError(f"unknown latency statistic '{statistic}'; use one of "
-                     f"{', '.join(STATISTICS)}")
+    """The latency a stored record (`Measurement.to_dict()`) stands for (`pick_ms`)."""
+    return pick_ms(rec["median_ms"], rec.get("times_ms", ()), statistic)
 
 
 def load_profile_data(store: Any, hw: str, arch_key: str, model: str,

@@ -9,15 +9,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hwnas.errors import InputError
+
 PROTOCOL_VERSION = 1
 
 TARGETS = ("layer", "embed", "head", "subnet")
 PHASES = ("prefill", "decode")
+STATISTICS = ("median", "min")
+
+
+def pick_ms(median_ms: float, times_ms: Sequence[float], statistic: str) -> float:
+    """The latency a record stands for: its median (the default) or, on a machine shared with
+    other work, the minimum of its raw runs (the least disturbed one)."""
+    if statistic == "median":
+        return float(median_ms)
+    if statistic == "min":
+        return float(min(times_ms))
+    raise InputError(f"unknown latency statistic '{statistic}'; use one of "
+                     f"{', '.join(STATISTICS)}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +89,7 @@ class Measurement:
 
     def value_ms(self, statistic: str = "median") -> float:
         """The latency this record stands for under the profile's `timer.statistic`."""
-        return self.median_ms if statistic == "median" else float(min(self.times_ms))
+        return pick_ms(self.median_ms, self.times_ms, statistic)
 
     @property
     def iqr_ms(self) -> float:
