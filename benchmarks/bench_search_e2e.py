@@ -55,7 +55,7 @@ def constraints(a: argparse.Namespace, store: object, name: str) -> Constraints:
     from hwnas.search.relative import relative_bounds
 
     return Constraints(*relative_bounds(a.hw, a.model, store, min_speedup=a.speedup,
-                                        min_smaller=a.smaller, seed=a.seed))
+                                        min_smaller=a.smaller, seed=a.seed, run=name))
 
 
 def main() -> None:

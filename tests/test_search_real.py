@@ -99,7 +99,7 @@ def test_unknown_task_is_refused_before_loading(setup):
 
 
 @pytest.mark.filterwarnings("ignore::hwnas.predictors.persist.FingerprintMismatchWarning")
-def test_relative_bounds_follow_the_full_model(setup):
+def test_relative_bounds_follow_the_full_model(setup, tmp_path):
     from hwnas.hw_profiles import load_profile
     from hwnas.profilers import profile_layers
     from hwnas.search.evaluators import analytic
@@ -114,7 +114,7 @@ def test_relative_bounds_follow_the_full_model(setup):
     profile_layers("fake-search", sn, store)
     lat, params = relative_bounds("fake-search", model, store, min_speedup=1.3, min_smaller=1.2)
     full = sn.space.full()
-    sn_dir = setup_dir(store)
+    sn_dir = tmp_path / "relative-check"
     bundle = latency_bundle(load_profile("fake-search"), model, store, sn_dir, 0)
     assert lat == pytest.approx(predicted_latency(bundle, [full])[0][0] / 1.3)
     assert params == pytest.approx(analytic(sn.arch, full, "fp32", 32)["params"] / 1.2)
@@ -127,8 +127,9 @@ def test_relative_bounds_follow_the_full_model(setup):
                          constraints=Constraints(lat, params)), store, "rel", supernet=sn)
     for p in summary(store, name)["pareto"]:
         assert p["measured"]["params"] <= params
+    # resuming a run: the bounds come from the run's own stored predictor
+    from hwnas.search.run import latency_dir
 
-
-def setup_dir(store):
-    from hwnas.paths import sub_dir
-    return sub_dir("runs", "relative-check")
+    again, _ = relative_bounds("fake-search", model, store, min_speedup=1.3, run=name)
+    own = latency_bundle(load_profile("fake-search"), model, store, latency_dir(name), 0)
+    assert again == pytest.approx(predicted_latency(own, [full])[0][0] / 1.3)

@@ -99,7 +99,7 @@ def search_cmd(
 
     with open_store() as store:
         rel_lat, rel_params = relative_bounds(hw, model, store, min_speedup=min_speedup,
-                                              min_smaller=min_smaller, seed=seed)
+                                              min_smaller=min_smaller, seed=seed, run=run)
         cfg = SearchConfig(
             hw=hw, model=model, tasks=_split(tasks), objectives=_split(objectives),
             constraints=Constraints(tighter(max_latency_ms, rel_lat),

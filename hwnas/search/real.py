@@ -22,6 +22,7 @@ from hwnas.search.evaluators import Measured, analytic
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 ITEM_SEED = 0  # real evaluations use a seeded sample of `limit` items of each task
+LATENCY_SUBDIR = "latency_predictor"  # in a run's folder
 
 
 def check_tasks(tasks: tuple[str, ...]) -> None:
@@ -165,7 +166,7 @@ def build(config: Any, store: Any, progress: Any = None, run_dir: Path | None = 
 
     hw = load_profile(config.hw)
     check_tasks(config.tasks)
-    folder = Path(run_dir or ".") / "latency_predictor"
+    folder = Path(run_dir or ".") / LATENCY_SUBDIR
     bundle = latency_bundle(hw, config.model, store, folder, config.seed)
     if supernet is None:
         from hwnas.supernet.supernet import Supernet

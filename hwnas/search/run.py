@@ -16,6 +16,12 @@ def run_dir(name: str) -> Any:
     return sub_dir("runs", name)
 
 
+def latency_dir(name: str) -> Any:
+    """Where run `name` keeps the profile's latency predictor it was started with."""
+    from hwnas.search.real import LATENCY_SUBDIR
+    return run_dir(name) / LATENCY_SUBDIR
+
+
 def build_evaluator(config: SearchConfig, store: Any, name: str,
                     progress: Progress | None = None, **options: Any) -> Any:
     try:
