@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.datasets.store import Store, open_store
 from hwnas.search import SearchConfig, search
 from hwnas.search.runs import hv_curve
 from hwnas.search.state import RunState
+from hwnas.store import Store, open_store
 
 
 def config(a: argparse.Namespace, strategy: str, seed: int) -> SearchConfig:

@@ -32,11 +32,13 @@ def log(msg: str) -> None:
 
 
 def latency(hw: str, model: str, holdout: int, subnets: int, out: Path, sn: object) -> dict:
-    from hwnas.datasets.store import open_store
+    from hwnas.pipeline.measure import measure_for_report
     from hwnas.predictors import api
-    from hwnas.predictors.report import MAIN, write_report
-    from hwnas.predictors.roofline import cached_peaks
+    from hwnas.predictors.output import write_report
+    from hwnas.predictors.report import MAIN
     from hwnas.profilers import profile_layers
+    from hwnas.profilers.peaks import cached_peaks
+    from hwnas.store import open_store
 
     t = api.resolve_target(hw, model)
     with open_store() as store:
@@ -44,7 +46,7 @@ def latency(hw: str, model: str, holdout: int, subnets: int, out: Path, sn: obje
         summary = profile_layers(t.hw, sn, store)
         log(f"{hw}: layer profile ready ({time.perf_counter() - t0:.0f} s): {summary}")
         t0 = time.perf_counter()
-        n = api.measure_for_report(t, store, holdout, subnets,
+        n = measure_for_report(t, store, holdout, subnets,
                                    lambda i, k, s: log(f"{hw}: subnet {i + 1}/{k}"))
         log(f"{hw}: measured {n} new subnets for real ({time.perf_counter() - t0:.0f} s)")
         peaks = cached_peaks(t.hw.device, t.hw.dtype, t.hw.threads)
@@ -81,12 +83,12 @@ def _needed(rows: list[dict]) -> dict:
 
 
 def accuracy(model: str, n: int, task: str, limit: int, out: Path) -> dict:
-    from hwnas.datasets.store import open_store
     from hwnas.evaluation import evaluate
     from hwnas.predictors import holdout
     from hwnas.predictors.data import AccuracySample
     from hwnas.predictors.markdown import _accuracy
     from hwnas.predictors.report import evaluate_accuracy
+    from hwnas.store import open_store
 
     sn = _supernet(model)
     rng = np.random.default_rng(holdout.TRAIN_SEED + 1000)

@@ -25,13 +25,13 @@ import json
 import time
 from pathlib import Path
 
-from hwnas.datasets.store import open_store
 from hwnas.search import SearchConfig, search
 from hwnas.search.objectives import Constraints
 from hwnas.search.plot import pareto_png
 from hwnas.search.report import markdown
 from hwnas.search.runs import summary
 from hwnas.search.state import RunState
+from hwnas.store import open_store
 
 
 def target(summ: dict, speed: float = 1.3, smaller: float = 1.2, drop: float = 0.02) -> dict:

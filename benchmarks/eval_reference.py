@@ -27,9 +27,9 @@ def main() -> int:
 
     import torch
 
-    from hwnas.datasets.store import open_store
     from hwnas.evaluation import evaluate
     from hwnas.evaluation.target import from_name
+    from hwnas.store import open_store
 
     torch.set_num_threads(args.threads)
     target = from_name("smollm2-135m", None, "fp32")

@@ -25,8 +25,8 @@ primary: {prefill_tokens: 16, decode_tokens: 16}
 @pytest.mark.filterwarnings("ignore::hwnas.predictors.persist.FingerprintMismatchWarning")
 def test_quick_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch, capsys):
     from hwnas.cli import main
-    from hwnas.datasets.store import open_store
     from hwnas.paths import sub_dir
+    from hwnas.store import open_store
 
     monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
     (sub_dir("hw_profiles") / "fake-demo.yaml").write_text(FAKE)

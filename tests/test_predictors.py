@@ -12,13 +12,13 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_predictors_synth import TINY, fill_all, fill_evaluations, fill_layers
 
-from hwnas.datasets.store import Store
 from hwnas.errors import InputError
 from hwnas.predictors import api, persist
 from hwnas.predictors.composed import fit_overhead
 from hwnas.predictors.estimators import AccuracyPredictor, LatencyPredictor
 from hwnas.predictors.features import subnet_matrix
 from hwnas.predictors.persist import FingerprintMismatchWarning
+from hwnas.store import Store
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::hwnas.predictors.persist.FingerprintMismatchWarning")

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from transformers import LlamaConfig
 
-from hwnas.datasets.store import Store
+from hwnas.pipeline.measure import ensure_subnets
 from hwnas.predictors import api
 from hwnas.predictors import holdout as ho
+from hwnas.store import Store
 
 FAKE = """
 schema_version: 1
@@ -52,8 +53,8 @@ def test_fake_backend_pipeline(setup):
     summary = profile_layers(t.hw, sn, store)
     assert summary.complete
     specs = ho.holdout_specs(t.space, 12) + ho.train_subnet_specs(t.space, 6)
-    assert api.ensure_subnets(t, store, specs, supernet=sn) == 18
-    assert api.ensure_subnets(t, store, specs, supernet=sn) == 0  # resumes: nothing left
+    assert ensure_subnets(t, store, specs, supernet=sn) == 18
+    assert ensure_subnets(t, store, specs, supernet=sn) == 0  # resumes: nothing left
     out = api.train(t, store)
     assert out["n_train_subnets"] == 6
     r = api.report(t, store, n_holdout=12, efficiency=False)

@@ -11,7 +11,6 @@ import pytest
 import torch
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
-from hwnas.datasets.store import Store
 from hwnas.errors import InputError
 from hwnas.hw_profiles import parse_profile
 from hwnas.hw_profiles.schema import TimerSettings
@@ -23,6 +22,7 @@ from hwnas.profilers.measurement import Measurement, TimingSpec
 from hwnas.profilers.programs import build_layer, layer_program, subnet_program
 from hwnas.profilers.shape import ModelShape
 from hwnas.profilers.timer import measure_group, rel_iqr, time_interleaved
+from hwnas.store import Store
 
 FAKE = """
 schema_version: 1

@@ -10,13 +10,13 @@ import pytest
 import torch
 from transformers import LlamaConfig
 
-from hwnas.datasets.store import Store
 from hwnas.errors import InputError
 from hwnas.hw_profiles import load_profile
 from hwnas.profilers import profile_layers
 from hwnas.profilers.backends import backend_name
 from hwnas.profilers.backends.cuda import CudaEventTimer, TorchCUDA
 from hwnas.profilers.shape import ModelShape
+from hwnas.store import Store
 
 
 class FakeEvent:

@@ -12,7 +12,6 @@ import pytest
 import torch
 from transformers import LlamaConfig
 
-from hwnas.datasets.store import Store
 from hwnas.hw_profiles import load_profile
 from hwnas.profilers import profile_layers
 from hwnas.profilers.backends import backend_for
@@ -21,6 +20,7 @@ from hwnas.profilers.backends.torch_cpu import TorchCPU, count_int8_linears
 from hwnas.profilers.measurement import TimingSpec
 from hwnas.profilers.programs import build_layer, layer_program
 from hwnas.profilers.shape import ModelShape
+from hwnas.store import Store
 
 pytestmark = pytest.mark.slow
 

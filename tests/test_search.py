@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from hwnas.datasets.store import Store
 from hwnas.errors import InputError
 from hwnas.search import Constraints, SearchConfig, search
 from hwnas.search.evaluators import FakeEvaluator
@@ -28,6 +27,7 @@ from hwnas.search.problem import (
 from hwnas.search.runs import hv_curve, list_runs, pick, summary
 from hwnas.search.selection import choose_batch
 from hwnas.search.state import RunState
+from hwnas.store import Store
 from hwnas.supernet.arch import arch_info
 from hwnas.supernet.space import SearchSpace
 

@@ -9,10 +9,10 @@ import json
 import pytest
 from conftest import save_tiny_model_dir
 
-from hwnas.datasets.store import Store
 from hwnas.errors import InputError
 from hwnas.search import SearchConfig, search
 from hwnas.search.runs import summary
+from hwnas.store import Store
 
 FAKE = """
 schema_version: 1

@@ -14,6 +14,7 @@ from conftest import FakeTokenizer, tiny_model
 import hwnas  # noqa: F401  (registers the per-layer classes with the Auto classes)
 from hwnas.datasets.text import calibration_text
 from hwnas.supernet import SubnetSpec
+from hwnas.supernet.export import export
 from hwnas.supernet.importance import compute_importance
 from hwnas.supernet.supernet import Supernet
 
@@ -79,7 +80,7 @@ def test_heterogeneous_export_round_trip(tmp_path, tiny_variant):
     name, model = tiny_variant
     sn = _supernet(model)
     spec = _hetero_spec(sn)
-    info = sn.export(spec, tmp_path / "out")
+    info = export(sn, spec, tmp_path / "out")
     assert not info.stock_loadable and info.model_type.startswith("hwnas_")
     assert info.max_abs_logit_diff is not None and info.max_abs_logit_diff <= 1e-5
     assert info.generate_ok
@@ -109,7 +110,7 @@ def test_uniform_export_loads_without_hwnas(tmp_path, tiny_variant):
     sn = _supernet(model)
     spec = sn.space.uniform(width=sn.space.width_choices[1], kv_heads=sn.space.kv_choices[0],
                             drop=[0])
-    info = sn.export(spec, tmp_path / "u")
+    info = export(sn, spec, tmp_path / "u")
     assert info.stock_loadable
     ids = IDS[:1].tolist()
     out = subprocess.run([sys.executable, "-c", UNIFORM_LOADER, str(tmp_path / "u"),
@@ -125,7 +126,7 @@ def test_padded_export_is_stock_and_exact(tmp_path):
     model = tiny_model("llama", kv_heads=2)
     sn = _supernet(model)
     spec = _hetero_spec(sn)
-    info = sn.export(spec, tmp_path / "p", padded=True)
+    info = export(sn, spec, tmp_path / "p", padded=True)
     assert info.stock_loadable and info.padded and info.max_abs_logit_diff <= 1e-5
 
 
@@ -146,4 +147,4 @@ def test_export_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "notes.txt").write_text("mine")
     with pytest.raises(hwnas.InputError, match="not an hwnas export"):
-        sn.export(sn.space.full(), tmp_path / "x")
+        export(sn, sn.space.full(), tmp_path / "x")

@@ -12,6 +12,7 @@ import torch
 import hwnas  # noqa: F401
 from hwnas.cli import main
 from hwnas.supernet import SubnetSpec
+from hwnas.supernet.export import export
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def test_heterogeneous_export_round_trip(real_supernet, tmp_path, capsys):
     from transformers import AutoModelForCausalLM
 
     sn = real_supernet
-    info = sn.export(HETERO, tmp_path / "hetero")
+    info = export(sn, HETERO, tmp_path / "hetero")
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "hetero").eval()
     n_params = sum(p.numel() for p in reloaded.parameters())
     assert n_params == _stats_params(HETERO, capsys) == info.params
@@ -69,7 +70,7 @@ print(json.dumps({"hwnas": "hwnas" in sys.modules, "class": type(m).__name__,
 def test_uniform_export_loads_in_stock_transformers(real_supernet, tmp_path, capsys):
     sn = real_supernet
     spec = sn.space.uniform(width=1152, drop=range(12, 18))
-    info = sn.export(spec, tmp_path / "uniform")
+    info = export(sn, spec, tmp_path / "uniform")
     assert info.stock_loadable and info.max_abs_logit_diff <= 1e-4
     res = subprocess.run([sys.executable, "-c", LOADER, str(tmp_path / "uniform")],
                          capture_output=True, text=True, check=True, cwd=tmp_path)

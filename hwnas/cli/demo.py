@@ -27,8 +27,8 @@ def demo_cmd(
 ) -> None:
     """The main job end to end: profile, train predictors, search, re-measure, report."""
     from hwnas.cli.search import progress_printer
-    from hwnas.datasets.store import open_store
-    from hwnas.search.demo import DemoSettings, run_demo
+    from hwnas.pipeline.demo import DemoSettings, run_demo
+    from hwnas.store import open_store
 
     kw = dict(hw=hw, model=model, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
               seed=seed, evaluator=evaluator, lock=str(timing_lock) if timing_lock else None)

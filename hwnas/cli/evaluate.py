@@ -81,9 +81,9 @@ def evaluate_cmd(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Accuracy on benchmarks: `hwnas evaluate --model M [--subnet S | --dir D] --tasks T1,T2`."""
-    from hwnas.datasets.store import open_store
     from hwnas.evaluation import evaluate, from_dir
     from hwnas.evaluation.target import from_name
+    from hwnas.store import open_store
     from hwnas.supernet import SubnetSpec
 
     if subnet is not None and directory is not None:

@@ -108,12 +108,13 @@ def export(model: str = MODEL_OPT,
                                        help="Reload, compare logits, generate."),
            widths: str | None = WIDTHS_OPT, json_out: bool = JSON_OPT) -> None:
     """Write a subnet as a Hugging Face model directory (safetensors), then verify it."""
+    from hwnas.supernet.export import export
     from hwnas.supernet.supernet import Supernet
 
     model, spec = _export_target(model, subnet, run, pick)
     sn = Supernet.load(model, widths=_parse_widths(widths))
     sn.validate(spec)
-    info = sn.export(spec, out, padded=padded, verify=verify)
+    info = export(sn, spec, out, padded=padded, verify=verify)
     if json_out:
         print_json(info.to_dict())
         return
@@ -136,8 +137,8 @@ def _export_target(model: str, subnet: str | None, run: str | None,
         return model, SubnetSpec.parse(subnet)
     if pick is None:
         raise InputError(f"--run {run} needs --pick K (see `hwnas runs show {run}`)")
-    from hwnas.datasets.store import open_store
     from hwnas.search.runs import pick as pick_subnet
+    from hwnas.store import open_store
 
     with open_store() as store:
         return pick_subnet(store, str(run), pick)

@@ -38,15 +38,16 @@ def train_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train the latency predictor of a profile (and the accuracy predictor of the model)."""
-    from hwnas.datasets.store import open_store
+    from hwnas.pipeline.measure import ensure_subnets
     from hwnas.predictors import api
     from hwnas.predictors.holdout import train_subnet_specs
+    from hwnas.store import open_store
 
     t = api.resolve_target(hw, model)
     with open_store() as store:
         api.load_profile_data(store, t.hw.name, t.arch_key, model)  # clear error if none
         if subnets:
-            api.ensure_subnets(t, store, train_subnet_specs(t.space, subnets), _progress)
+            ensure_subnets(t, store, train_subnet_specs(t.space, subnets), _progress)
         out = api.train(t, store, seed=seed, tasks=list(tasks) or None, statistic=statistic)
     if as_json:
         print_json(out)
@@ -85,18 +86,20 @@ def report_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Held-out accuracy of every predictor and baseline: Markdown + JSON + PNG figures."""
-    from hwnas.datasets.store import open_store
+    from hwnas.pipeline.measure import measure_for_report
     from hwnas.predictors import api
-    from hwnas.predictors.report import MAIN, write_report
+    from hwnas.predictors.output import write_report
+    from hwnas.predictors.report import MAIN
+    from hwnas.store import open_store
 
     t = api.resolve_target(hw, model)
     peaks = None
     with open_store() as store:
         api.load_profile_data(store, t.hw.name, t.arch_key, model)
         if measure:
-            api.measure_for_report(t, store, holdout, subnets, _progress)
+            measure_for_report(t, store, holdout, subnets, _progress)
         if roofline:
-            from hwnas.predictors.roofline import cached_peaks
+            from hwnas.profilers.peaks import cached_peaks
             peaks = cached_peaks(t.hw.device, t.hw.dtype, t.hw.threads)
         r = api.report(t, store, n_holdout=holdout, peaks=peaks, seed=seed,
                        tasks=list(tasks) or None, efficiency=efficiency, statistic=statistic)

@@ -45,9 +45,9 @@ def profile_cmd(
     if hw is None:
         from hwnas.errors import InputError
         raise InputError("missing option '--hw' (a hardware profile: see `hwnas hw list`)")
-    from hwnas.datasets.store import open_store
     from hwnas.profilers import profile_layers
     from hwnas.profilers.shape import ModelShape
+    from hwnas.store import open_store
 
     shape = ModelShape.load(model)
     budget_s = None if budget_min is None else budget_min * 60.0
@@ -108,7 +108,7 @@ def export_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Write measurements to Parquet/CSV to share a device's dataset."""
-    from hwnas.datasets.store import open_store
+    from hwnas.store import open_store
 
     arch = _arch_key(model) if model else None
     with open_store() as store:
@@ -123,7 +123,7 @@ def export_cmd(
 def import_cmd(path: Path = typer.Argument(..., help="A .parquet or .csv export."),
                as_json: bool = JSON_OPT) -> None:
     """Add a shared export's measurements to the store (existing keys are skipped)."""
-    from hwnas.datasets.store import open_store
+    from hwnas.store import open_store
 
     with open_store() as store:
         n = store.import_table("measurements", path)
@@ -158,8 +158,8 @@ def measure_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Time one whole subnet for real: latency_ms (primary metric) and every workload."""
-    from hwnas.datasets.store import open_store
     from hwnas.profilers import measure_subnet
+    from hwnas.store import open_store
     from hwnas.supernet import SubnetSpec
     from hwnas.supernet.supernet import Supernet
 

@@ -93,9 +93,9 @@ def search_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search a model's subnets for a hardware profile; re-measure the Pareto set."""
-    from hwnas.datasets.store import open_store
     from hwnas.search import Constraints, SearchConfig, search
     from hwnas.search.relative import relative_bounds, tighter
+    from hwnas.store import open_store
 
     with open_store() as store:
         rel_lat, rel_params = relative_bounds(hw, model, store, min_speedup=min_speedup,
@@ -162,8 +162,8 @@ def _ratio(ref: Any, v: Any) -> str:
 @runs_app.command("list")
 def list_cmd(as_json: bool = JSON_OPT) -> None:
     """Every search run in the store."""
-    from hwnas.datasets.store import open_store
     from hwnas.search.runs import list_runs
+    from hwnas.store import open_store
 
     with open_store() as store:
         rows = list_runs(store)
@@ -180,7 +180,7 @@ def list_cmd(as_json: bool = JSON_OPT) -> None:
 def show_cmd(run: str = typer.Argument(..., help="Run name (see `hwnas runs list`)."),
              as_json: bool = JSON_OPT) -> None:
     """A run's Pareto set (predicted and re-measured), reference, hypervolume and plot."""
-    from hwnas.datasets.store import open_store
+    from hwnas.store import open_store
 
     with open_store() as store:
         show(store, run, as_json)

@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hwnas.datasets.store import Store
 from hwnas.datasets.tasks import TaskItems, prepare
 from hwnas.errors import InputError
 from hwnas.evaluation.result import EVALUATOR_VERSION, EvalResult
 from hwnas.evaluation.runners import RUNNERS
 from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS
 from hwnas.evaluation.target import Target, from_supernet
+from hwnas.store import Storage
 
 TaskProgress = Callable[[str, int, int], None]  # (task, items done, items total)
 
@@ -33,7 +33,7 @@ def cache_key(target: Target, chosen: TaskItems) -> str:
 
 
 def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
-             limit: int | None = None, seed: int | None = None, store: Store | None = None,
+             limit: int | None = None, seed: int | None = None, store: Storage | None = None,
              no_cache: bool = False, progress: TaskProgress | None = None, fewshot: int = 0,
              batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[str, EvalResult]:
     """Evaluate ``sn`` (a `Supernet`, with ``spec`` None for the whole model, or a `Target`)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,12 @@ from typing import Any
 from hwnas.errors import InputError
 from hwnas.predictors import holdout as ho
 from hwnas.predictors import persist
-from hwnas.predictors.data import Primary, load_accuracy_samples, load_profile_data
+from hwnas.predictors.data import (
+    Primary,
+    load_accuracy_samples,
+    load_profile_data,
+    load_subnet_samples,
+)
 from hwnas.supernet.arch import ArchInfo, arch_info
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
@@ -48,23 +52,12 @@ def resolve_target(hw: Any, model: str) -> Target:
     return Target(profile, model, arch, SearchSpace.default(arch))
 
 
-def load_supernet(t: Target) -> Any:
-    from hwnas.supernet.supernet import Supernet
-
-    return Supernet.load(t.model, dtype=t.hw.dtype)
-
-
-def ensure_subnets(t: Target, store: Any, specs: list[SubnetSpec],
-                   progress: Callable[[int, int, SubnetSpec], None] | None = None,
-                   supernet: Any = None) -> int:
-    """Measure, for real, the specs not in the store yet (loads the model only if needed)."""
-    have = {s.spec.key() for s in ho.load_subnet_samples(store, t.hw.name, t.arch_key)
-            if {t.primary.prefill.name, t.primary.decode.name} <= set(s.per_workload)}
-    todo = [s for s in specs if s.key() not in have]
-    if not todo:
-        return 0
-    sn = supernet if supernet is not None else load_supernet(t)
-    return ho.measure_specs(t.hw, sn, todo, store, progress)
+def missing_subnets(t: Target, store: Any, specs: list[SubnetSpec]) -> list[SubnetSpec]:
+    """The specs whose two primary-metric workloads are not both in the store yet."""
+    need = {t.primary.prefill.name, t.primary.decode.name}
+    have = {s.spec.key() for s in load_subnet_samples(store, t.hw.name, t.arch_key)
+            if need <= set(s.per_workload)}
+    return [s for s in specs if s.key() not in have]
 
 
 def train(t: Target, store: Any, *, seed: int = 0, tasks: list[str] | None = None,
@@ -179,12 +172,10 @@ def report_dir(t: Target) -> Path:
     return cache_dir() / "predictors" / t.hw.name / t.arch_key / "report"
 
 
-def measure_for_report(t: Target, store: Any, n_holdout: int, n_train: int,
-                       progress: Callable[[int, int, SubnetSpec], None] | None = None) -> int:
-    """Measure for real the held-out subnets and the training subnets (for the composition
-    overhead and the whole-network predictors) that the store lacks."""
-    specs = ho.holdout_specs(t.space, n_holdout) + ho.train_subnet_specs(t.space, n_train)
-    return ensure_subnets(t, store, specs, progress)
+def report_specs(t: Target, n_holdout: int, n_train: int) -> list[SubnetSpec]:
+    """The held-out subnets and the training subnets (composition overhead, whole-network
+    predictors) that a report of `n_holdout` held-out subnets uses."""
+    return ho.holdout_specs(t.space, n_holdout) + ho.train_subnet_specs(t.space, n_train)
 
 
 def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, seed: int = 0,

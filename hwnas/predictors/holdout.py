@@ -1,21 +1,18 @@
-"""Which whole subnets are held out, which train the composition and whole-network models,
-and measuring them for real.
+"""Which whole subnets are held out, and which train the composition and whole-network models
+(`hwnas.pipeline.measure` has them measured for real by the profilers).
 
 Both sets are drawn by a seeded sampler that spreads over the space: each subnet draws its
 own keep probability (0.3..1) and its own preference over width and KV choices, so held-out
 subnets range from shallow and narrow to the full model. The held-out set is the first N of
 the held-out sequence; the first `HOLDOUT_POOL` of that sequence are never used in training,
-whoever measured them. Measuring resumes: subnets already in the store are skipped.
+whoever measured them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
-from hwnas.predictors.data import SubnetSample, load_subnet_samples
+from hwnas.predictors.data import SubnetSample
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 HOLDOUT_SEED = 20261129
@@ -82,20 +79,3 @@ def split_subnets(space: SearchSpace, samples: tuple[SubnetSample, ...],
     held = [by_key[s.key()] for s in holdout_specs(space, n_holdout) if s.key() in by_key]
     train = [s for s in samples if s.spec.key() not in banned]
     return train, held
-
-
-def measure_specs(hw: Any, sn: Any, specs: list[SubnetSpec], store: Any,
-                  progress: Callable[[int, int, SubnetSpec], None] | None = None) -> int:
-    """Measure every spec not yet in the store for real; returns how many were measured."""
-    from hwnas.profilers import measure_subnet
-
-    have = {s.spec.key() for s in load_subnet_samples(store, hw.name, sn.arch.key())}
-    done = 0
-    for i, spec in enumerate(specs):
-        if spec.key() in have:
-            continue
-        if progress is not None:
-            progress(i, len(specs), spec)
-        measure_subnet(hw, sn, spec, store=store, workloads_="primary")
-        done += 1
-    return done

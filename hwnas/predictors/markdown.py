@@ -4,7 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwnas.predictors.report import MAIN, PredictorReport, _fmt, latency_table
+from hwnas.predictors.report import MAIN, PredictorReport
+
+
+def _fmt(v: float, pct: bool = False) -> str:
+    if v != v:  # nan
+        return "n/a"
+    return f"{v * 100:.1f}%" if pct else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def latency_table(report: PredictorReport, target: str) -> list[str]:
+    lines = ["| predictor | MAPE % | RMSE ms | within ±5% | within ±10% | Spearman | Kendall |",
+             "|---|---|---|---|---|---|---|"]
+    ranked = sorted(report.latency.items(), key=lambda kv: kv[1][target]["mape"])
+    for name, m in ranked:
+        t = m[target]
+        lines.append(f"| {name} | {_fmt(t['mape'])} | {_fmt(t['rmse'])} | "
+                     f"{_fmt(t['within_5'], True)} | {_fmt(t['within_10'], True)} | "
+                     f"{_fmt(t['spearman'])} | {_fmt(t['kendall'])} |")
+    return lines
 
 
 def render(r: PredictorReport) -> str:

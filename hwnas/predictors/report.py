@@ -1,13 +1,11 @@
 """The predictor accuracy report: held-out metrics of every predictor and baseline for prefill,
 decode and the primary metric; a sample-efficiency curve; the accuracy predictor against
-Ridge/SVR. Plain values in, a `PredictorReport` out; `write_report` writes Markdown, JSON and
-PNG figures (figures are drawn only here, by `figures.py`)."""
+Ridge/SVR. Plain values in, a `PredictorReport` out. Rendering lives in `markdown.py`, files
+in `output.py`."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,8 +15,9 @@ from hwnas.predictors.composed import ComposedLatency
 from hwnas.predictors.data import AccuracySample, Primary, ProfileData, SubnetSample
 from hwnas.predictors.estimators import AccuracyPredictor, LatencyPredictor
 from hwnas.predictors.metrics import regression_metrics
-from hwnas.predictors.roofline import Peaks, RooflineLayers, roofline_fixed_ms
+from hwnas.predictors.roofline import RooflineLayers, roofline_fixed_ms
 from hwnas.predictors.train import accuracy_xy, cross_validated, fit_composed, xgb_layers
+from hwnas.profilers.peaks import Peaks
 from hwnas.supernet.space import SearchSpace
 
 MAIN = "xgboost-layers"
@@ -136,39 +135,3 @@ def evaluate_accuracy(space: SearchSpace, samples: list[AccuracySample], tasks: 
         out["metrics"][name] = regression_metrics(y, pred)
         out["points"][name] = pred.tolist()
     return out
-
-
-# ---- writing ----------------------------------------------------------------------------------
-def write_report(report: PredictorReport, out_dir: Path) -> list[Path]:
-    from hwnas.predictors import figures
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pngs = figures.draw_all(report, out_dir)
-    report.figures = [p.name for p in pngs]
-    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
-    (out_dir / "report.md").write_text(to_markdown(report))
-    return [out_dir / "report.md", out_dir / "report.json", *pngs]
-
-
-def _fmt(v: float, pct: bool = False) -> str:
-    if v != v:  # nan
-        return "n/a"
-    return f"{v * 100:.1f}%" if pct else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
-
-
-def latency_table(report: PredictorReport, target: str) -> list[str]:
-    lines = ["| predictor | MAPE % | RMSE ms | within ±5% | within ±10% | Spearman | Kendall |",
-             "|---|---|---|---|---|---|---|"]
-    ranked = sorted(report.latency.items(), key=lambda kv: kv[1][target]["mape"])
-    for name, m in ranked:
-        t = m[target]
-        lines.append(f"| {name} | {_fmt(t['mape'])} | {_fmt(t['rmse'])} | "
-                     f"{_fmt(t['within_5'], True)} | {_fmt(t['within_10'], True)} | "
-                     f"{_fmt(t['spearman'])} | {_fmt(t['kendall'])} |")
-    return lines
-
-
-def to_markdown(r: PredictorReport) -> str:
-    from hwnas.predictors.markdown import render
-
-    return render(r)

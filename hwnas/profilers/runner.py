@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hwnas.datasets.store import Store
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.profilers.backends import Backend, BackendError, backend_for, machine_fingerprint
 from hwnas.profilers.jobs import Job, plan
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.timer import Runnable, Timed, measure_group
+from hwnas.store import Storage
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being measured)
 
@@ -53,7 +53,7 @@ class ProfileSummary:
 class _Context:
     hw: HardwareProfile
     sn: Any
-    store: Store
+    store: Storage
     backend: Backend
     fingerprint: dict[str, Any]
     fp_key: str
@@ -64,7 +64,7 @@ class _Context:
     done: int = 0
 
 
-def profile_layers(hw: HardwareProfile | str, sn: Any, store: Store,
+def profile_layers(hw: HardwareProfile | str, sn: Any, store: Storage,
                    budget_s: float | None = None, progress: Progress | None = None,
                    force: bool = False, backend: Backend | None = None) -> ProfileSummary:
     """Measure what the store lacks for (hw, sn's shape); stop within `budget_s` seconds."""

@@ -9,15 +9,16 @@ timed interleaved; with a store, records are kept (kind "subnet") and reused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwnas.datasets.store import Store
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.profilers.backends import backend_for, machine_fingerprint
 from hwnas.profilers.jobs import Workload, base_spec, workloads
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.timer import measure_group
+from hwnas.store import Storage
 from hwnas.supernet.space import SubnetSpec
 
 
@@ -46,7 +47,7 @@ def m_name(m: Measurement) -> str:
 
 
 def measure_subnet(hw: HardwareProfile | str, sn: Any, spec: SubnetSpec,
-                   store: Store | None = None, workloads_: str = "all",
+                   store: Storage | None = None, workloads_: str = "all",
                    force: bool = False, backend: Any = None) -> SubnetLatency:
     """Time `spec` cut from `sn` on `hw`. `workloads_`: "all" of the profile's workloads or
     only the two the "primary" metric needs."""
@@ -54,7 +55,7 @@ def measure_subnet(hw: HardwareProfile | str, sn: Any, spec: SubnetSpec,
 
 
 def measure_subnets(hw: HardwareProfile | str, sn: Any, specs: list[SubnetSpec],
-                    store: Store | None = None, workloads_: str = "all",
+                    store: Storage | None = None, workloads_: str = "all",
                     force: bool = False, backend: Any = None) -> list[SubnetLatency]:
     """Time several subnets in one interleaved group (round-robin, so that a slow spell of a
     shared machine falls on all of them alike and their ratios stay fair). Records found in
@@ -94,6 +95,17 @@ def measure_subnets(hw: HardwareProfile | str, sn: Any, specs: list[SubnetSpec],
     return out
 
 
+def measure_each(hw: HardwareProfile, sn: Any, specs: list[SubnetSpec], store: Storage,
+                 progress: Callable[[int, int, SubnetSpec], None] | None = None) -> int:
+    """Time each spec in its own group at the two workloads of the primary metric and store
+    the records; `progress(i, n, spec)` before each. Returns how many were timed."""
+    for i, spec in enumerate(specs):
+        if progress is not None:
+            progress(i, len(specs), spec)
+        measure_subnet(hw, sn, spec, store=store, workloads_="primary")
+    return len(specs)
+
+
 def _chosen(hw: HardwareProfile, which: str) -> list[Workload]:
     all_w = workloads(hw)
     if which == "all":
@@ -106,7 +118,7 @@ def _chosen(hw: HardwareProfile, which: str) -> list[Workload]:
 
 def _time(hw: HardwareProfile, sn: Any, specs: list[SubnetSpec], jobs: list[list[Any]],
           todo: list[tuple[int, int]], backend: Any, fp: Any, fp_key: str,
-          store: Store | None) -> dict[tuple[int, int], Measurement]:
+          store: Storage | None) -> dict[tuple[int, int], Measurement]:
     from hwnas.profilers import programs
 
     backend.setup(hw)

@@ -13,16 +13,14 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 import hwnas
 from hwnas.errors import InputError
 from hwnas.supernet.space import SubnetSpec
-
-if TYPE_CHECKING:
-    from hwnas.supernet.supernet import Supernet
+from hwnas.supernet.supernet import Supernet
 
 SIDECAR = "hwnas_subnet.json"
 
@@ -41,8 +39,9 @@ class ExportInfo:
         return asdict(self)
 
 
-def export(sn: Supernet, spec: SubnetSpec, out_dir: Path, padded: bool = False,
+def export(sn: Supernet, spec: SubnetSpec, out_dir: str | Path, padded: bool = False,
            verify: bool = True) -> ExportInfo:
+    out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         if not (out_dir / SIDECAR).is_file():
             raise InputError(f"--out {out_dir}: folder exists and is not an hwnas export; give "

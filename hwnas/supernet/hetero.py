@@ -6,7 +6,7 @@ PR #45332). Until that lands, hwnas registers, for each family, a small config s
 (`model_type` "hwnas_<family>") and a model class that builds each stock decoder layer from
 `config.per_layer_config[i]`. The on-disk format is the upstream one, so switching to stock
 transformers is a one-line change (the `model_type`). It is never remote code: the classes are
-registered with the Auto classes when `hwnas` is imported.
+registered with the Auto classes when `hwnas` is imported (lazily: see `autoregister`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ from typing import Any
 
 from torch import nn
 
-PREFIX = "hwnas_"
+from hwnas.supernet.families import (
+    CAPITALISED,
+    PREFIX,
+    causal_lm_class_name,
+    config_class_name,
+    model_type,
+)
+
 PER_LAYER_KEYS = ("intermediate_size", "num_attention_heads", "num_key_value_heads")
 
 
 @dataclass(frozen=True)
 class FamilyClasses:
+    config_module: str
     module: str
     config: str
     pretrained: str
@@ -33,25 +41,22 @@ class FamilyClasses:
 
 
 FAMILIES: dict[str, FamilyClasses] = {
-    fam: FamilyClasses(f"transformers.models.{fam}.modeling_{fam}", f"{cap}Config",
+    fam: FamilyClasses(f"transformers.models.{fam}.configuration_{fam}",
+                       f"transformers.models.{fam}.modeling_{fam}", f"{cap}Config",
                        f"{cap}PreTrainedModel", f"{cap}ForCausalLM", f"{cap}DecoderLayer",
                        f"{cap}RMSNorm", f"{cap}RotaryEmbedding")
-    for fam, cap in (("llama", "Llama"), ("mistral", "Mistral"), ("qwen2", "Qwen2"))
+    for fam, cap in CAPITALISED.items()
 }
 
+_CONFIGS: dict[str, type] = {}
 _CLASSES: dict[str, tuple[type, type]] = {}
 
 
-def _build_classes(family: str) -> tuple[type, type]:
+def _build_config(family: str) -> type:
+    """The family's config subclass with per-layer architecture validation. Needs only the
+    configuration module (no modelling code)."""
     names = FAMILIES[family]
-    mod = importlib.import_module(names.module)
-    base_config = getattr(mod, names.config)
-    pretrained = getattr(mod, names.pretrained)
-    base_lm = getattr(mod, names.causal_lm)
-    layer_cls = getattr(mod, names.layer)
-    norm_cls = getattr(mod, names.norm)
-    rotary_cls = getattr(mod, names.rotary)
-    model_type = PREFIX + family
+    base_config = getattr(importlib.import_module(names.config_module), names.config)
 
     def validate_architecture(self: Any) -> None:
         for i in range(self.num_hidden_layers):
@@ -70,10 +75,27 @@ def _build_classes(family: str) -> tuple[type, type]:
             else:
                 check(self)
 
-    config_cls = type(f"Hwnas{names.config}", (base_config,), {
-        "model_type": model_type, "validate_architecture": validate_architecture,
+    return type(config_class_name(family), (base_config,), {
+        "model_type": model_type(family), "validate_architecture": validate_architecture,
         "validate": validate,
         "__doc__": f"{names.config} whose layers may differ (per_layer_config)."})
+
+
+def config_class(family: str) -> type:
+    """The config class of a family's heterogeneous variant."""
+    if family not in _CONFIGS:
+        _CONFIGS[family] = _build_config(family)
+    return _CONFIGS[family]
+
+
+def _build_model(family: str, config_cls: type) -> type:
+    names = FAMILIES[family]
+    mod = importlib.import_module(names.module)
+    pretrained = getattr(mod, names.pretrained)
+    base_lm = getattr(mod, names.causal_lm)
+    layer_cls = getattr(mod, names.layer)
+    norm_cls = getattr(mod, names.norm)
+    rotary_cls = getattr(mod, names.rotary)
 
     def model_init(self: Any, config: Any) -> None:
         pretrained.__init__(self, config)
@@ -100,15 +122,15 @@ def _build_classes(family: str) -> tuple[type, type]:
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
-    lm_cls = type(f"Hwnas{base_lm.__name__}", (base_lm,),
-                  {"config_class": config_cls, "__init__": lm_init})
-    return config_cls, lm_cls
+    return type(causal_lm_class_name(family), (base_lm,),
+                {"config_class": config_cls, "__init__": lm_init})
 
 
 def classes(family: str) -> tuple[type, type]:
     """(config class, causal-LM class) for a family's heterogeneous variant."""
     if family not in _CLASSES:
-        _CLASSES[family] = _build_classes(family)
+        config_cls = config_class(family)
+        _CLASSES[family] = (config_cls, _build_model(family, config_cls))
     return _CLASSES[family]
 
 
@@ -116,22 +138,6 @@ def stock_class(family: str) -> type:
     """The stock transformers causal-LM class of a family."""
     names = FAMILIES[family]
     return getattr(importlib.import_module(names.module), names.causal_lm)  # type: ignore[no-any-return]
-
-
-def register_auto_classes() -> None:
-    """Register every family's heterogeneous classes with AutoConfig / AutoModelForCausalLM.
-
-    The modelling modules are imported lazily: registration only records names."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    for family in FAMILIES:
-        model_type = PREFIX + family
-        try:
-            config_cls, lm_cls = classes(family)
-            AutoConfig.register(model_type, config_cls, exist_ok=True)
-            AutoModelForCausalLM.register(config_cls, lm_cls, exist_ok=True)
-        except (ImportError, AttributeError):  # a transformers without this family
-            continue
 
 
 def hetero_config(base_config: Any, per_layer: list[dict[str, int]]) -> Any:

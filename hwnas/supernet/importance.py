@@ -4,7 +4,8 @@ On calibration text (never evaluation data), each MLP channel j of a layer is sc
 energy it sends into the residual stream, sum_t a_tj^2 * ||W_down[:, j]||^2, where a is the
 input of `down_proj`. Each attention head h is scored the same way through `o_proj`
 (sum_t ||W_o[:, h] x_th||^2); a KV group's score is the sum of its query heads'. Weight norm
-alone fails badly here (shared/ENVIRONMENT.md): activations carry most of the signal.
+alone fails badly: on SmolLM2-135M with every MLP cut to 1152 channels, held-out perplexity
+was 76.5 with this ordering against 2.2e6 by weight norm (`benchmarks/bench_importance.py`).
 
 The ordering is cached per model fingerprint and method under the hwnas cache.
 """

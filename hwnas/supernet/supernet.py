@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hwnas.paths import sub_dir
@@ -95,12 +94,6 @@ class Supernet:
 
     def stats(self, spec: SubnetSpec, dtype: str = "fp32") -> SubnetStats:
         return subnet_stats(self.arch, self.validate(spec), dtype)
-
-    def export(self, spec: SubnetSpec, out_dir: str | Path, padded: bool = False,
-               verify: bool = True) -> Any:
-        from hwnas.supernet.export import export
-
-        return export(self, spec, Path(out_dir), padded=padded, verify=verify)
 
 
 def cached_importance(model: Any, tok: Any, arch: ArchInfo, fp: str) -> Importance:

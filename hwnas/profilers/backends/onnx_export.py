@@ -2,7 +2,7 @@
 
 Shapes are static: one graph per program (layer variant x workload), with the past keys and
 values as graph inputs for decode. The legacy TorchScript exporter fails on whole LLaMA
-models (`aten::diff`), the dynamo one does not (shared/ENVIRONMENT.md).
+models (`aten::diff`); the dynamo one (`torch.onnx.export(..., dynamo=True)`) does not.
 """
 
 from __future__ import annotations

@@ -74,9 +74,11 @@ class DemoResult:
 def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]:
     """Profile layers (budgeted, resumable), measure a few whole subnets, train the latency
     predictor and write its held-out report."""
+    from hwnas.pipeline.measure import ensure_subnets
     from hwnas.predictors import api
     from hwnas.predictors import holdout as ho
-    from hwnas.predictors.report import MAIN, write_report
+    from hwnas.predictors.output import write_report
+    from hwnas.predictors.report import MAIN
     from hwnas.profilers import profile_layers
     from hwnas.profilers.lock import timing_lock
     from hwnas.supernet.models import load_config
@@ -95,7 +97,7 @@ def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]
     say(f"2/4 latency predictors: measuring {len(specs)} whole subnets (stored ones are "
         "reused), training, held-out report")
     with timing_lock(s.lock):
-        api.ensure_subnets(t, store, specs, supernet=shape)
+        ensure_subnets(t, store, specs, supernet=shape)
     trained = api.train(t, store, seed=s.seed)
     rep = api.report(t, store, n_holdout=s.holdout, seed=s.seed, efficiency=False)
     folder = api.report_dir(t)

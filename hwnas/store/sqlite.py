@@ -1,8 +1,8 @@
-"""The durable store: SQLite (standard library), schema-versioned, append-only, one record per
-commit.
+"""The SQLite implementation of `Storage` (standard library): schema-versioned, append-only,
+one record per commit.
 
 Tables hold a few indexed columns for queries plus the full record as JSON. A record's key
-is the hash of what produced it (see shared/DESIGN.md), so a re-run finds what is already
+is the hash of what produced it (docs/ARCHITECTURE.md, "Keys"), so a re-run finds what is already
 there and never duplicates it: `put_*` is INSERT OR IGNORE and reports whether it wrote.
 Runs are append-only event logs. Tables export to and import from Parquet or CSV.
 """
@@ -15,9 +15,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
+from hwnas.store.protocol import Record
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
@@ -92,14 +96,14 @@ class Store:
 
     # ---- measurements ----------------------------------------------------------------------
     def put_measurement(self, key: str, *, hw: str, model: str, kind: str,
-                        median_ms: float | None, noisy: bool, record: dict[str, Any]) -> bool:
+                        median_ms: float | None, noisy: bool, record: Record) -> bool:
         with self._tx():
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO measurements VALUES (?,?,?,?,?,?,?,?)",
                 (key, hw, model, kind, median_ms, int(noisy), json.dumps(record), time.time()))
         return cur.rowcount == 1
 
-    def get_measurement(self, key: str) -> dict[str, Any] | None:
+    def get_measurement(self, key: str) -> Record | None:
         row = self._db.execute("SELECT payload FROM measurements WHERE key=?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -108,43 +112,43 @@ class Store:
         return {r[0] for r in self._db.execute(q, args)}
 
     def measurements(self, hw: str | None = None, model: str | None = None,
-                     kind: str | None = None) -> list[dict[str, Any]]:
+                     kind: str | None = None) -> list[Record]:
         q, args = _where("SELECT payload FROM measurements", hw=hw, model=model, kind=kind)
         return [json.loads(r[0]) for r in self._db.execute(q + " ORDER BY created, key", args)]
 
     # ---- evaluations -----------------------------------------------------------------------
     def put_evaluation(self, key: str, *, model: str, subnet: str, task: str,
-                       accuracy: float | None, record: dict[str, Any]) -> bool:
+                       accuracy: float | None, record: Record) -> bool:
         with self._tx():
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO evaluations VALUES (?,?,?,?,?,?,?)",
                 (key, model, subnet, task, accuracy, json.dumps(record), time.time()))
         return cur.rowcount == 1
 
-    def get_evaluation(self, key: str) -> dict[str, Any] | None:
+    def get_evaluation(self, key: str) -> Record | None:
         row = self._db.execute("SELECT payload FROM evaluations WHERE key=?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def evaluations(self, model: str | None = None,
-                    task: str | None = None) -> list[dict[str, Any]]:
+                    task: str | None = None) -> list[Record]:
         q, args = _where("SELECT payload FROM evaluations", model=model, task=task)
         return [json.loads(r[0]) for r in self._db.execute(q + " ORDER BY created, key", args)]
 
     # ---- runs (append-only event logs) -----------------------------------------------------
-    def create_run(self, name: str, config: dict[str, Any]) -> bool:
+    def create_run(self, name: str, config: Record) -> bool:
         with self._tx():
             cur = self._db.execute("INSERT OR IGNORE INTO runs VALUES (?,?,?)",
                                    (name, json.dumps(config), time.time()))
         return cur.rowcount == 1
 
-    def run_config(self, name: str) -> dict[str, Any] | None:
+    def run_config(self, name: str) -> Record | None:
         row = self._db.execute("SELECT config FROM runs WHERE name=?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def run_names(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT name FROM runs ORDER BY created")]
 
-    def append_event(self, run: str, kind: str, payload: dict[str, Any]) -> int:
+    def append_event(self, run: str, kind: str, payload: Record) -> int:
         with self._tx():
             row = self._db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM run_events "
                                    "WHERE run=?", (run,)).fetchone()
@@ -153,7 +157,7 @@ class Store:
                              (run, seq, kind, json.dumps(payload), time.time()))
         return seq
 
-    def events(self, run: str) -> list[tuple[int, str, dict[str, Any]]]:
+    def events(self, run: str) -> list[tuple[int, str, Record]]:
         rows = self._db.execute("SELECT seq, kind, payload FROM run_events WHERE run=? "
                                 "ORDER BY seq", (run,))
         return [(int(s), k, json.loads(p)) for s, k, p in rows]
@@ -203,7 +207,7 @@ def _where(query: str, **filters: str | None) -> tuple[str, list[str]]:
     return (query + (" WHERE " + " AND ".join(parts) if parts else "")), args
 
 
-def _write_table(data: Any, path: Path) -> None:
+def _write_table(data: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -215,7 +219,7 @@ def _write_table(data: Any, path: Path) -> None:
         raise InputError(f"{path}: unknown format '{path.suffix}'; use .parquet or .csv")
 
 
-def _read_table(path: Path) -> Any:
+def _read_table(path: Path) -> pa.Table:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.suffix == ".parquet":
