@@ -24,9 +24,10 @@ import statistics
 import time
 
 from hwnas.hw_profiles import load_profile
+from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.backends import backend_for
 from hwnas.profilers.backends.torch_cpu import TorchCPU, count_int8_linears
-from hwnas.profilers.jobs import Workload, base_spec
+from hwnas.profilers.jobs import base_spec
 from hwnas.profilers.programs import build_layer, layer_program
 from hwnas.profilers.shape import ModelShape
 from hwnas.profilers.timer import measure_group
@@ -34,8 +35,7 @@ from hwnas.profilers.timer import measure_group
 PROFILES = ["cpu-torch-fp32", "cpu-torch-bf16", "cpu-torch-int8", "cpu-onnxruntime-fp32",
             "cpu-openvino-fp32"]
 VARIANTS = [(1536, 3), (768, 1)]
-WORKLOADS = [Workload("prefill@128", "prefill", 128, 0),
-             Workload("decode@144", "decode", 1, 144)]
+WORKLOADS = [Workload.prefill(128), Workload.decode(144)]
 
 
 def int8_uses_quantized_kernels(prog) -> bool:

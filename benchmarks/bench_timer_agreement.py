@@ -22,8 +22,9 @@ import torch
 import torch.utils.benchmark as tub
 
 from hwnas.hw_profiles import load_profile
+from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.backends.torch_cpu import TorchCPU
-from hwnas.profilers.jobs import Workload, base_spec
+from hwnas.profilers.jobs import base_spec
 from hwnas.profilers.programs import build_layer, layer_program
 from hwnas.profilers.shape import ModelShape
 from hwnas.profilers.timer import measure_group
@@ -40,8 +41,7 @@ def main() -> int:
     args = ap.parse_args()
 
     phase, n = args.workload.split("@")
-    w = (Workload(args.workload, "prefill", int(n), 0) if phase == "prefill"
-         else Workload(args.workload, "decode", 1, int(n)))
+    w = Workload.prefill(int(n)) if phase == "prefill" else Workload.decode(int(n))
     hw = load_profile("cpu-torch-fp32").model_copy(update={"threads": args.threads})
     shape = ModelShape.load(args.model)
     backend = TorchCPU()

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from hwnas.evaluation.result import EvalResult
+from hwnas.hw_profiles.workload import Workload
 from hwnas.predictors import holdout as ho
-from hwnas.predictors.features import Workload
 from hwnas.profilers.measurement import Measurement, TimingSpec
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.space import SearchSpace, SubnetSpec

@@ -176,7 +176,7 @@ def test_plan_primary_first_and_every_variant(shape, fake_hw):
 def test_profile_measures_everything_once(tmp_path, shape, fake_hw):
     store = _store(tmp_path)
     calls = []
-    s = profile_layers(fake_hw, shape, store, progress=lambda d, t, w: calls.append((d, t)))
+    s = profile_layers(fake_hw, shape, store, progress=lambda ev: calls.append((ev.done, ev.total)))
     n_var = len(shape.space.width_choices) * len(shape.space.kv_choices)
     assert s.complete and s.measured == s.total == 4 * (n_var + 2)
     assert calls[-1] == (s.total, s.total)

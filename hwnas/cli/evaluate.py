@@ -18,6 +18,7 @@ from hwnas.cli._common import (
     table,
 )
 from hwnas.errors import InputError
+from hwnas.progress import ProgressEvent
 
 
 def _task_names(tasks: str) -> list[str]:
@@ -45,12 +46,12 @@ class _Bars:
             self.bar.__enter__()
         return self
 
-    def __call__(self, task: str, done: int, total: int) -> None:
+    def __call__(self, ev: ProgressEvent) -> None:
         if not self.enabled:
             return
-        if task not in self.ids:
-            self.ids[task] = self.bar.add_task(task, total=total)
-        self.bar.update(self.ids[task], completed=done, total=total)
+        if ev.what not in self.ids:
+            self.ids[ev.what] = self.bar.add_task(ev.what, total=ev.total)
+        self.bar.update(self.ids[ev.what], completed=ev.done, total=ev.total)
 
     def __exit__(self, *exc: object) -> None:
         if self.enabled:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+from hwnas.progress import ProgressEvent
 
 HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
 STAT_OPT = typer.Option(None, "--statistic",
@@ -19,8 +19,8 @@ predictors_app = typer.Typer(name="predictors", no_args_is_help=True,
                              help="Train latency/accuracy predictors and report their accuracy.")
 
 
-def _progress(i: int, n: int, spec: Any) -> None:
-    err_console.print(f"measuring subnet {i + 1}/{n} ({spec.num_layers} layers) for real")
+def _progress(ev: ProgressEvent) -> None:
+    err_console.print(f"measuring subnet {ev.done + 1}/{ev.total} ({ev.what}) for real")
 
 
 @predictors_app.command("train")

@@ -18,6 +18,7 @@ from hwnas.cli._common import (
     progress_bar,
     table,
 )
+from hwnas.progress import ProgressEvent
 
 HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
 FORCE_OPT = typer.Option(False, "--force", help="Measure even when the profile's pinned "
@@ -76,8 +77,8 @@ class _progress_bar:
         self.task = self.bar.add_task("profiling", total=None)
         return self.update
 
-    def update(self, done: int, total: int, what: str) -> None:
-        self.bar.update(self.task, completed=done, total=total, description=what)
+    def update(self, ev: ProgressEvent) -> None:
+        self.bar.update(self.task, completed=ev.done, total=ev.total, description=ev.what)
 
     def __exit__(self, *exc: object) -> None:
         self.bar.__exit__(None, None, None)

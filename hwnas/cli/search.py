@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+from hwnas.progress import Progress, ProgressEvent
 
 runs_app = typer.Typer(name="runs", no_args_is_help=True,
                        help="List search runs and show one (Pareto set, hypervolume, plot).")
@@ -18,32 +19,33 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
-def progress_printer(quiet: bool = False) -> Any:
-    def show(info: dict[str, Any]) -> None:
+def progress_printer(quiet: bool = False) -> Progress:
+    def show(ev: ProgressEvent) -> None:
         if quiet:
             return
-        phase = info.get("phase")
-        if phase == "iteration":
+        info = ev.info
+        if ev.stage == "iteration":
             err_console.print(f"iteration {info['iteration']}: evaluations "
-                              f"{info['evals_used']}/{info['evals']}, front size "
+                              f"{ev.done}/{ev.total}, front size "
                               f"{info['front_size']}, hypervolume {info['hypervolume']:.4f}")
-        elif phase == "eval":
-            vals = ", ".join(f"{k} {v:.4g}" for k, v in info["values"].items()
+        elif ev.stage == "eval":
+            values = info["values"]
+            assert isinstance(values, dict)
+            vals = ", ".join(f"{k} {v:.4g}" for k, v in values.items()
                              if k in ("accuracy", "perplexity", "latency_ms"))
-            err_console.print(f"  real evaluation {info['evals_used']}/{info['evals']}: {vals}",
-                              style="dim")
-        elif phase == "plan":
+            err_console.print(f"  real evaluation {ev.done}/{ev.total}: {vals}", style="dim")
+        elif ev.stage == "plan":
             err_console.print(f"  iteration {info['iteration']}: training predictors and "
                               "searching them", style="dim")
-        elif phase == "reference":
+        elif ev.stage == "reference":
             err_console.print("measuring the full model (the reference)")
-        elif phase == "remeasure":
-            if info["what"] == "latency":
-                err_console.print(f"re-measuring the Pareto set: timing all {info['total']} "
+        elif ev.stage == "remeasure":
+            if ev.what == "latency":
+                err_console.print(f"re-measuring the Pareto set: timing all {ev.total} "
                                   "(the full model included) interleaved")
             else:
-                err_console.print(f"re-measuring the Pareto set: {info['what']} "
-                                  f"({info['done'] + 1}/{info['total']})")
+                err_console.print(f"re-measuring the Pareto set: {ev.what} "
+                                  f"({ev.done + 1}/{ev.total})")
     return show
 
 

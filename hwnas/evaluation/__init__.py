@@ -6,7 +6,7 @@
 
 from hwnas.evaluation.evaluator import cache_key, evaluate
 from hwnas.evaluation.result import EVALUATOR_VERSION, EvalResult
-from hwnas.evaluation.target import Target, from_dir, from_model, from_supernet
+from hwnas.evaluation.target import EvalTarget, from_dir, from_model, from_supernet
 
-__all__ = ["EVALUATOR_VERSION", "EvalResult", "Target", "cache_key", "evaluate", "from_dir",
+__all__ = ["EVALUATOR_VERSION", "EvalResult", "EvalTarget", "cache_key", "evaluate", "from_dir",
            "from_model", "from_supernet"]

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hwnas.datasets.tasks import TaskItems, prepare
@@ -20,13 +20,12 @@ from hwnas.errors import InputError
 from hwnas.evaluation.result import EVALUATOR_VERSION, EvalResult
 from hwnas.evaluation.runners import RUNNERS
 from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS
-from hwnas.evaluation.target import Target, from_supernet
+from hwnas.evaluation.target import EvalTarget, from_supernet
+from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
 
-TaskProgress = Callable[[str, int, int], None]  # (task, items done, items total)
 
-
-def cache_key(target: Target, chosen: TaskItems) -> str:
+def cache_key(target: EvalTarget, chosen: TaskItems) -> str:
     ident = [target.fingerprint, target.subnet, target.dtype, chosen.task.name,
              chosen.hash(), EVALUATOR_VERSION]
     return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
@@ -34,13 +33,13 @@ def cache_key(target: Target, chosen: TaskItems) -> str:
 
 def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
              limit: int | None = None, seed: int | None = None, store: Storage | None = None,
-             no_cache: bool = False, progress: TaskProgress | None = None, fewshot: int = 0,
+             no_cache: bool = False, progress: Progress | None = None, fewshot: int = 0,
              batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[str, EvalResult]:
-    """Evaluate ``sn`` (a `Supernet`, with ``spec`` None for the whole model, or a `Target`)
+    """Evaluate ``sn`` (a `Supernet`, with ``spec`` None for the whole model, or a `EvalTarget`)
     on ``tasks`` (registered names or JSONL paths). Returns results keyed as given."""
     if not tasks:
         raise InputError("no tasks given; name at least one, e.g. --tasks arc_easy,piqa")
-    target = sn if isinstance(sn, Target) else from_supernet(sn, spec)
+    target = sn if isinstance(sn, EvalTarget) else from_supernet(sn, spec)
     names = list(dict.fromkeys(tasks))
     chosen = {n: prepare(n, limit=limit, seed=seed, fewshot=fewshot) for n in names}
     results: dict[str, EvalResult] = {}
@@ -52,7 +51,7 @@ def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
             cached = EvalResult.from_dict(record)
             results[name] = dataclasses.replace(cached, extra={**cached.extra, "cached": True})
             if progress is not None:
-                progress(name, cached.n, cached.n)
+                progress(ProgressEvent("evaluate", cached.n, cached.n, name))
             continue
         if loaded is None:
             loaded = target.load()
@@ -65,16 +64,16 @@ def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
     return results
 
 
-def _run(target: Target, ti: TaskItems, loaded: tuple[Any, Any], name: str,
-         progress: TaskProgress | None, batch_tokens: int, limit: int | None,
+def _run(target: EvalTarget, ti: TaskItems, loaded: tuple[Any, Any], name: str,
+         progress: Progress | None, batch_tokens: int, limit: int | None,
          seed: int | None) -> EvalResult:
     model, tokenizer = loaded
     runner = RUNNERS.get(ti.task.kind)
     start = time.perf_counter()
 
-    def step(done: int, total: int) -> None:
+    def step(ev: ProgressEvent) -> None:
         if progress is not None:
-            progress(name, done, total)
+            progress(dataclasses.replace(ev, what=name))
 
     out = runner(model, tokenizer, ti, step, batch_tokens)
     seconds = time.perf_counter() - start

@@ -14,9 +14,8 @@ from typing import Any
 from hwnas.datasets.tasks import TaskItems
 from hwnas.evaluation import metrics
 from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS, loglikelihoods
+from hwnas.progress import Progress, ProgressEvent
 from hwnas.registry import Registry
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,8 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Runner = Callable[[Any, Any, TaskItems, "Progress | None", int], Outcome]
-RUNNERS: Registry[Runner] = Registry("task kind")
+TaskRunner = Callable[[Any, Any, TaskItems, Progress | None, int], Outcome]
+RUNNERS: Registry[TaskRunner] = Registry("task kind")
 
 
 def multiple_choice(model: Any, tokenizer: Any, chosen: TaskItems, progress: Progress | None,
@@ -62,7 +61,7 @@ def perplexity(model: Any, tokenizer: Any, chosen: TaskItems, progress: Progress
     text = "\n\n".join(it.requests[0][1] for it in chosen.items)
     value = ppl(model, tokenizer, text)
     if progress is not None:
-        progress(len(chosen.items), len(chosen.items))
+        progress(ProgressEvent("evaluate", len(chosen.items), len(chosen.items)))
     return Outcome("perplexity", value, math.nan, len(chosen.items),
                    extra={"text_chars": len(text)})
 

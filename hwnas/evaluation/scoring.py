@@ -9,16 +9,16 @@ the LM head and the log-softmax run only at the positions that predict a continu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hwnas.datasets.tasks import Item
 from hwnas.errors import InputError
 from hwnas.evaluation.packing import Packed, pack_item
+from hwnas.progress import Progress, ProgressEvent
 
 DEFAULT_BATCH_TOKENS = 2048
 
-Progress = Callable[[int, int], None]  # (items done, items total)
 
 
 def make_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
@@ -114,5 +114,5 @@ def loglikelihoods(model: Any, tokenizer: Any, items: Sequence[Item], *,
                 results[i] = s
             done += len(batch)
             if progress is not None:
-                progress(done, len(rows))
+                progress(ProgressEvent("evaluate", done, len(rows)))
     return results

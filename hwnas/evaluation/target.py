@@ -1,4 +1,4 @@
-"""`Target`: what an evaluation scores, named without loading it.
+"""`EvalTarget`: what an evaluation scores, named without loading it.
 
 A target carries its identity (model fingerprint, subnet key, dtype), which keys the cache,
 and a loader that builds the runnable model and tokenizer only when some task is not cached
@@ -21,7 +21,7 @@ DTYPES = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
-class Target:
+class EvalTarget:
     fingerprint: str
     subnet: str  # SubnetSpec key, or "full" for the whole model
     dtype: str
@@ -37,26 +37,26 @@ def _dtype_name(model: Any) -> str:
         dtype, str(dtype).removeprefix("torch."))
 
 
-def from_supernet(sn: Any, spec: Any = None) -> Target:
+def from_supernet(sn: Any, spec: Any = None) -> EvalTarget:
     """The base model (spec None) or one subnet of a `Supernet`, extracted on first use."""
     if sn.tokenizer is None:
         raise InputError(f"supernet '{sn.name}' has no tokenizer; accuracy evaluation needs "
                          "one (build it with Supernet.from_model(model, tokenizer))")
     if spec is None:
-        return Target(sn.fingerprint, FULL, _dtype_name(sn.model),
+        return EvalTarget(sn.fingerprint, FULL, _dtype_name(sn.model),
                       lambda: (sn.model, sn.tokenizer))
     spec = sn.validate(spec)
-    return Target(sn.fingerprint, spec.key(), _dtype_name(sn.model),
+    return EvalTarget(sn.fingerprint, spec.key(), _dtype_name(sn.model),
                   lambda: (sn.extract(spec), sn.tokenizer), spec=spec.to_dict())
 
 
-def from_model(model: Any, tokenizer: Any, fingerprint: str, subnet: str = FULL) -> Target:
+def from_model(model: Any, tokenizer: Any, fingerprint: str, subnet: str = FULL) -> EvalTarget:
     """An already loaded Hugging Face causal LM; the caller names its identity."""
-    return Target(fingerprint, subnet, _dtype_name(model), lambda: (model.eval(), tokenizer))
+    return EvalTarget(fingerprint, subnet, _dtype_name(model), lambda: (model.eval(), tokenizer))
 
 
 def from_dir(path: str | Path, dtype: str = "fp32", tokenizer_from: str | None = None
-             ) -> Target:
+             ) -> EvalTarget:
     """A model directory (e.g. from `hwnas export`), loaded with AutoModelForCausalLM; its
     `hwnas_subnet.json` sidecar, when present, names the subnet."""
     from hwnas.supernet.models import fingerprint
@@ -86,7 +86,7 @@ def from_dir(path: str | Path, dtype: str = "fp32", tokenizer_from: str | None =
                              "use that model's tokenizer")
         return model, load_model_tokenizer(tokenizer_from)
 
-    return Target(fingerprint(str(d)), subnet, dtype, load, spec=spec)
+    return EvalTarget(fingerprint(str(d)), subnet, dtype, load, spec=spec)
 
 
 def _has_tokenizer(d: Path) -> bool:
@@ -101,7 +101,7 @@ def load_model_tokenizer(name: str) -> Any:
     return AutoTokenizer.from_pretrained(resolve(name))
 
 
-def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> Target:
+def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> EvalTarget:
     """A known model, local directory or hub id, whole (spec None) or one subnet. Nothing is
     loaded until a task misses the cache; then the `Supernet` is built and the subnet cut."""
     from hwnas.supernet.models import fingerprint
@@ -119,5 +119,5 @@ def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> Target:
         sn = Supernet.load(model, dtype=dtype)
         return sn.extract(spec), sn.tokenizer
 
-    return Target(fingerprint(model), FULL if spec is None else spec.key(), dtype, load,
+    return EvalTarget(fingerprint(model), FULL if spec is None else spec.key(), dtype, load,
                   spec=None if spec is None else spec.to_dict())

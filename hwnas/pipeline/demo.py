@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
+from hwnas.store import Storage
 
 Say = Callable[[str], None]
 
@@ -109,7 +111,8 @@ def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]
             "latency_metrics": rep.latency[MAIN]["primary"], "n_holdout": rep.n_holdout}
 
 
-def run_demo(s: DemoSettings, store: Any, say: Say, progress: Any = None) -> DemoResult:
+def run_demo(s: DemoSettings, store: Storage, say: Say,
+             progress: Progress | None = None) -> DemoResult:
     from hwnas.search.plot import pareto_png
     from hwnas.search.run import run_dir, search
     from hwnas.search.runs import summary

@@ -6,23 +6,20 @@ The model is loaded only when something is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from hwnas.predictors.api import Target, missing_subnets, report_specs
+from hwnas.predictors.api import HardwareTarget, missing_subnets, report_specs
 from hwnas.profilers.subnet import measure_each
+from hwnas.progress import Progress
 from hwnas.store import Storage
 from hwnas.supernet.space import SubnetSpec
 from hwnas.supernet.supernet import Supernet
 
-Progress = Callable[[int, int, SubnetSpec], None]
 
-
-def load_supernet(t: Target) -> Supernet:
+def load_supernet(t: HardwareTarget) -> Supernet:
     """The target's model at the profile's dtype, with its importance ordering."""
     return Supernet.load(t.model, dtype=t.hw.dtype)
 
 
-def ensure_subnets(t: Target, store: Storage, specs: list[SubnetSpec],
+def ensure_subnets(t: HardwareTarget, store: Storage, specs: list[SubnetSpec],
                    progress: Progress | None = None, supernet: Supernet | None = None) -> int:
     """Measure the specs not in the store yet; returns how many were measured."""
     todo = missing_subnets(t, store, specs)
@@ -32,7 +29,7 @@ def ensure_subnets(t: Target, store: Storage, specs: list[SubnetSpec],
     return measure_each(t.hw, sn, todo, store, progress)
 
 
-def measure_for_report(t: Target, store: Storage, n_holdout: int, n_train: int,
+def measure_for_report(t: HardwareTarget, store: Storage, n_holdout: int, n_train: int,
                        progress: Progress | None = None) -> int:
     """The held-out and training subnets of a predictor report that the store lacks."""
     return ensure_subnets(t, store, report_specs(t, n_holdout, n_train), progress)

@@ -26,7 +26,7 @@ from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 
 @dataclass(frozen=True)
-class Target:
+class HardwareTarget:
     """A hardware profile and a model shape, resolved."""
 
     hw: Any  # HardwareProfile
@@ -43,16 +43,16 @@ class Target:
         return self.arch.key()
 
 
-def resolve_target(hw: Any, model: str) -> Target:
+def resolve_target(hw: Any, model: str) -> HardwareTarget:
     from hwnas.hw_profiles import load_profile
     from hwnas.supernet.models import load_config
 
     profile = load_profile(hw)
     arch = arch_info(load_config(model))
-    return Target(profile, model, arch, SearchSpace.default(arch))
+    return HardwareTarget(profile, model, arch, SearchSpace.default(arch))
 
 
-def missing_subnets(t: Target, store: Any, specs: list[SubnetSpec]) -> list[SubnetSpec]:
+def missing_subnets(t: HardwareTarget, store: Any, specs: list[SubnetSpec]) -> list[SubnetSpec]:
     """The specs whose two primary-metric workloads are not both in the store yet."""
     need = {t.primary.prefill.name, t.primary.decode.name}
     have = {s.spec.key() for s in load_subnet_samples(store, t.hw.name, t.arch_key)
@@ -60,7 +60,7 @@ def missing_subnets(t: Target, store: Any, specs: list[SubnetSpec]) -> list[Subn
     return [s for s in specs if s.key() not in have]
 
 
-def train(t: Target, store: Any, *, seed: int = 0, tasks: list[str] | None = None,
+def train(t: HardwareTarget, store: Any, *, seed: int = 0, tasks: list[str] | None = None,
           save: bool = True, statistic: str | None = None) -> dict[str, Any]:
     """Train the latency predictor (and the accuracy predictor when evaluations exist).
     `statistic`: of each record's runs; default the profile's `timer.statistic`."""
@@ -91,7 +91,7 @@ def train(t: Target, store: Any, *, seed: int = 0, tasks: list[str] | None = Non
     return out
 
 
-def _accuracy_samples(t: Target, store: Any, tasks: list[str] | None) -> Any:
+def _accuracy_samples(t: HardwareTarget, store: Any, tasks: list[str] | None) -> Any:
     from hwnas.supernet.models import fingerprint
 
     fp = fingerprint(t.model)
@@ -115,7 +115,7 @@ def _samples_hash(samples: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def predict(t: Target, specs: list[SubnetSpec], *, strict: bool = False,
+def predict(t: HardwareTarget, specs: list[SubnetSpec], *, strict: bool = False,
             with_accuracy: bool = True) -> list[dict[str, Any]]:
     """Predicted latency (primary metric with its 90% interval, per workload), domain flag,
     and accuracy where an accuracy predictor of this model exists."""
@@ -154,7 +154,7 @@ def predict(t: Target, specs: list[SubnetSpec], *, strict: bool = False,
     return out
 
 
-def _load_accuracy(t: Target) -> Any:
+def _load_accuracy(t: HardwareTarget) -> Any:
     from hwnas.paths import cache_dir
     from hwnas.supernet.models import fingerprint
 
@@ -167,18 +167,18 @@ def _load_accuracy(t: Target) -> Any:
     return est, meta
 
 
-def report_dir(t: Target) -> Path:
+def report_dir(t: HardwareTarget) -> Path:
     from hwnas.paths import cache_dir
     return cache_dir() / "predictors" / t.hw.name / t.arch_key / "report"
 
 
-def report_specs(t: Target, n_holdout: int, n_train: int) -> list[SubnetSpec]:
+def report_specs(t: HardwareTarget, n_holdout: int, n_train: int) -> list[SubnetSpec]:
     """The held-out subnets and the training subnets (composition overhead, whole-network
     predictors) that a report of `n_holdout` held-out subnets uses."""
     return ho.holdout_specs(t.space, n_holdout) + ho.train_subnet_specs(t.space, n_train)
 
 
-def report(t: Target, store: Any, *, n_holdout: int = 50, peaks: Any = None, seed: int = 0,
+def report(t: HardwareTarget, store: Any, *, n_holdout: int = 50, peaks: Any = None, seed: int = 0,
            tasks: list[str] | None = None, efficiency: bool = True,
            statistic: str | None = None) -> Any:
     """Held-out metrics of every latency predictor and baseline, the sample-efficiency curve,

@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hwnas.hw_profiles.workload import Workload
 from hwnas.predictors.data import Primary, SubnetSample
-from hwnas.predictors.features import Workload, layer_matrix
+from hwnas.predictors.features import layer_matrix
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.space import SubnetSpec
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import InputError
-from hwnas.predictors.features import Workload
+from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.measurement import pick_ms
 from hwnas.supernet.space import SubnetSpec
 
@@ -102,7 +102,7 @@ def load_profile_data(store: Any, hw: str, arch_key: str, model: str,
     for kind in ("embed", "head"):
         per_wl: dict[str, list[float]] = defaultdict(list)
         for r in store.measurements(hw=hw, model=arch_key, kind=kind):
-            per_wl[Workload.from_spec(r["spec"]).name].append(statistic_ms(r, statistic))
+            per_wl[Workload.from_dict(r["spec"]).name].append(statistic_ms(r, statistic))
         for name, values in per_wl.items():
             fixed[name].append(float(np.median(values)))
             parts[name].add(kind)
@@ -129,7 +129,7 @@ def _noisy_share(recs: list[dict[str, Any]]) -> float:
 def _layer_sample(rec: dict[str, Any], statistic: str) -> LayerSample:
     spec = rec["spec"]
     return LayerSample(width=int(spec["width"]), kv_heads=int(spec["kv_heads"]),
-                       workload=Workload.from_spec(spec), ms=statistic_ms(rec, statistic),
+                       workload=Workload.from_dict(spec), ms=statistic_ms(rec, statistic),
                        timed_s=float(np.sum(rec.get("times_ms", ()))) / 1000.0)
 
 
@@ -140,7 +140,7 @@ def load_subnet_samples(store: Any, hw: str, arch_key: str,
         spec = r["spec"]
         if not spec.get("subnet"):
             continue
-        per[spec["subnet"]][Workload.from_spec(spec).name].append(statistic_ms(r, statistic))
+        per[spec["subnet"]][Workload.from_dict(spec).name].append(statistic_ms(r, statistic))
     out = []
     for spec_json, wls in per.items():
         sn = SubnetSpec.from_dict(json.loads(spec_json), "stored subnet measurement")

@@ -13,10 +13,9 @@ width and KV fractions).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from hwnas.hw_profiles.workload import Workload
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 from hwnas.supernet.stats import layer_cost, subnet_stats
@@ -28,33 +27,6 @@ LAYER_FEATURES = ("width", "kv_heads", "is_decode", "tokens", "context", "batch"
 # Latency grows with these (used as XGBoost monotone constraints): width, KV groups, tokens,
 # context, batch. Analytic columns are left free.
 LAYER_MONOTONE = (1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0)
-
-
-@dataclass(frozen=True, order=True)
-class Workload:
-    """One timed workload: `tokens` new tokens on a cache of `context` positions."""
-
-    phase: str
-    tokens: int
-    context: int
-    batch: int = 1
-
-    @property
-    def name(self) -> str:
-        """The hardware profile's workload names: "prefill@128", "decode@144"."""
-        if self.phase == "prefill":
-            return f"prefill@{self.tokens}"
-        return f"decode@{self.context}"
-
-    def to_dict(self) -> dict[str, int | str]:
-        return {"phase": self.phase, "tokens": self.tokens, "context": self.context,
-                "batch": self.batch}
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, object]) -> Workload:
-        """From a `TimingSpec.to_dict()`."""
-        return cls(str(spec["phase"]), int(spec["tokens"]),  # type: ignore[call-overload]
-                   int(spec["context"]), int(spec["batch"]))  # type: ignore[call-overload]
 
 
 def layer_row(arch: ArchInfo, width: int, kv_heads: int, wl: Workload,

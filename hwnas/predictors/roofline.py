@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.predictors.features import LAYER_FEATURES, Workload
+from hwnas.hw_profiles.workload import Workload
+from hwnas.predictors.features import LAYER_FEATURES
 from hwnas.profilers.peaks import Peaks
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.stats import DTYPE_BYTES

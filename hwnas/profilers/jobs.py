@@ -11,22 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwnas.hw_profiles.schema import HardwareProfile
+from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.backends.base import threads_for
 from hwnas.profilers.measurement import TimingSpec
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.space import SearchSpace
-
-
-@dataclass(frozen=True)
-class Workload:
-    name: str
-    phase: str
-    tokens: int
-    context: int
-
-    @property
-    def cost(self) -> int:
-        return self.tokens * 1000 + self.context
 
 
 @dataclass(frozen=True)
@@ -37,8 +26,8 @@ class Job:
 
 
 def workloads(hw: HardwareProfile) -> list[Workload]:
-    all_w = ([Workload(f"prefill@{n}", "prefill", n, 0) for n in hw.workloads.prefill]
-             + [Workload(d.name, "decode", d.tokens, d.context) for d in hw.workloads.decode])
+    all_w = ([Workload.prefill(n, hw.batch) for n in hw.workloads.prefill]
+             + [Workload.decode(d.context, hw.batch) for d in hw.workloads.decode])
     primary = hw.primary_workloads
     first = [w for name in primary for w in all_w if w.name == name]
     rest = sorted((w for w in all_w if w.name not in primary), key=lambda w: w.cost)

@@ -10,7 +10,6 @@ measures only what is missing and never writes a duplicate.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,9 +18,8 @@ from hwnas.profilers.backends import Backend, BackendError, backend_for, machine
 from hwnas.profilers.jobs import Job, plan
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.timer import Runnable, Timed, measure_group
+from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
-
-Progress = Callable[[int, int, str], None]  # (done, total, what is being measured)
 
 
 @dataclass
@@ -104,7 +102,8 @@ def profile_layers(hw: HardwareProfile | str, sn: Any, store: Storage,
 
 def _report(ctx: _Context, what: str) -> None:
     if ctx.progress is not None:
-        ctx.progress(ctx.done, ctx.summary.total - ctx.summary.already, what)
+        ctx.progress(ProgressEvent("profile", ctx.done, ctx.summary.total - ctx.summary.already,
+                                   what))
 
 
 def _prepare(ctx: _Context, job: Job) -> Runnable | None:

@@ -9,15 +9,16 @@ timed interleaved; with a store, records are kept (kind "subnet") and reused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
+from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.backends import backend_for, machine_fingerprint
-from hwnas.profilers.jobs import Workload, base_spec, workloads
+from hwnas.profilers.jobs import base_spec, workloads
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.timer import measure_group
+from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
 from hwnas.supernet.space import SubnetSpec
 
@@ -96,12 +97,12 @@ def measure_subnets(hw: HardwareProfile | str, sn: Any, specs: list[SubnetSpec],
 
 
 def measure_each(hw: HardwareProfile, sn: Any, specs: list[SubnetSpec], store: Storage,
-                 progress: Callable[[int, int, SubnetSpec], None] | None = None) -> int:
+                 progress: Progress | None = None) -> int:
     """Time each spec in its own group at the two workloads of the primary metric and store
-    the records; `progress(i, n, spec)` before each. Returns how many were timed."""
+    the records, reporting before each. Returns how many were timed."""
     for i, spec in enumerate(specs):
         if progress is not None:
-            progress(i, len(specs), spec)
+            progress(ProgressEvent("measure", i, len(specs), f"{spec.num_layers} layers"))
         measure_subnet(hw, sn, spec, store=store, workloads_="primary")
     return len(specs)
 

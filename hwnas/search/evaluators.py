@@ -11,12 +11,12 @@ functions of the spec) keeps tests fast; `hwnas.search.real.RealEvaluator` is th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from hwnas.progress import Progress
 from hwnas.registry import Registry
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.space import SearchSpace, SubnetSpec
@@ -47,7 +47,7 @@ class Evaluator(Protocol):
     def reference(self) -> Measured: ...
 
     def remeasure(self, specs: list[SubnetSpec | None],
-                  progress: Callable[[str, int, int], None] | None = None) -> list[Measured]: ...
+                  progress: Progress | None = None) -> list[Measured]: ...
 
     def latency_predictor(self) -> Any: ...
 
@@ -109,7 +109,7 @@ class FakeEvaluator:
         return Measured(self.values(self.space.full()), {"evaluator": "fake"})
 
     def remeasure(self, specs: list[SubnetSpec | None],
-                  progress: Callable[[str, int, int], None] | None = None) -> list[Measured]:
+                  progress: Progress | None = None) -> list[Measured]:
         return [Measured(self.values(self.space.full() if s is None else s, salt="again"),
                          {"evaluator": "fake", "remeasured": True}) for s in specs]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwnas.progress import ProgressEvent
 from hwnas.search.loop import Runner, rng_for
 from hwnas.search.surrogates import Surrogates
 from hwnas.supernet.space import SubnetSpec
@@ -57,8 +58,8 @@ def remeasure_front(r: Runner) -> None:
     specs: list[SubnetSpec | None] = [None]
     specs += [SubnetSpec.from_dict(i["spec"], "run event") for i in items]
 
-    def step(what: str, done: int, total: int) -> None:
-        r.emit(phase="remeasure", what=what, done=done, total=total)
+    def step(ev: ProgressEvent) -> None:
+        r.emit("remeasure", ev.done, ev.total, ev.what)
 
     measured = r.ev.remeasure(specs, step)
     if r.state.final_reference is None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import InputError
+from hwnas.progress import Progress, ProgressEvent
 from hwnas.search.config import SearchConfig
 from hwnas.search.evaluators import Evaluator, Measured
 from hwnas.search.objectives import objectives
@@ -26,7 +27,6 @@ from hwnas.search.selection import spread_pick
 from hwnas.search.state import RunState
 from hwnas.supernet.space import SubnetSpec
 
-Progress = Callable[[dict[str, Any]], None]
 PURPOSE = {"plan": 1, "inner": 2, "final": 3}
 
 
@@ -78,14 +78,15 @@ class Runner:
         self.store.append_event(self.name, kind, payload)
         self.state.apply(kind, json.loads(json.dumps(payload)))
 
-    def emit(self, **info: Any) -> None:
+    def emit(self, stage: str, done: int = 0, total: int = 0, what: str = "",
+             **info: object) -> None:
         if self.progress is not None:
-            self.progress({"run": self.name, **info})
+            self.progress(ProgressEvent(stage, done, total, what, {"run": self.name, **info}))
 
     # ---- the reference and the normalisation ------------------------------------------------
     def reference(self) -> Normaliser:
         if self.state.reference is None:
-            self.emit(phase="reference")
+            self.emit("reference")
             self.record("reference", {"measured": self.ev.reference().to_dict()})
         assert self.state.reference is not None
         ref = self.state.reference.values
@@ -127,8 +128,7 @@ class Runner:
         m = self.ev.evaluate(spec)
         self.record("eval", {"iteration": iteration, "spec": spec.to_dict(), "key": spec.key(),
                              "measured": m.to_dict(), "n": self.used + 1})
-        self.emit(phase="eval", iteration=iteration, evals_used=self.used,
-                  evals=self.config.evals, values=m.values)
+        self.emit("eval", self.used, self.config.evals, iteration=iteration, values=m.values)
         return m
 
     def known(self) -> tuple[list[SubnetSpec], list[dict[str, float]]]:
@@ -157,7 +157,7 @@ class Runner:
                                  f"{iteration} differs from this seed's; was it started with "
                                  "another hwnas version?")
             return [SubnetSpec.from_dict(s, "run event") for s in got["specs"]]
-        self.emit(phase="plan", iteration=iteration, evals_used=self.used)
+        self.emit("plan", self.used, self.config.evals, iteration=iteration)
         specs, info = plan(rng)
         self.record("batch", {"iteration": iteration, "specs": [s.to_dict() for s in specs],
                               "rng_state": state, **info})
@@ -172,9 +172,8 @@ class Runner:
                                       "front_size": len(specs), "hypervolume": hv,
                                       "front": [s.key() for s in specs]})
         info = self.state.iterations[iteration]
-        self.emit(phase="iteration", iteration=iteration, evals_used=info["evals_used"],
-                  evals=self.config.evals, front_size=info["front_size"],
-                  hypervolume=info["hypervolume"])
+        self.emit("iteration", info["evals_used"], self.config.evals, iteration=iteration,
+                  front_size=info["front_size"], hypervolume=info["hypervolume"])
 
     # ---- the whole run -------------------------------------------------------------------
     def run(self) -> RunState:
@@ -196,7 +195,7 @@ class Runner:
         remeasure_front(self)
         last = max(self.state.iterations) if self.state.iterations else -1
         self.record("done", {"evals_used": self.used, "iterations": last + 1})
-        self.emit(phase="done", evals_used=self.used)
+        self.emit("done", self.used, self.config.evals)
 
     def pick_front(self) -> list[SubnetSpec]:
         specs, _, F = self.feasible_front()

@@ -10,7 +10,6 @@ measurements for the profile and model the search stops with the command to run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from hwnas.errors import InputError, NotFoundError
 from hwnas.profilers.lock import timing_lock
+from hwnas.progress import Progress, ProgressEvent
 from hwnas.search.evaluators import Measured, analytic
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
@@ -54,7 +54,7 @@ def latency_bundle(hw: Any, model: str, store: Any, folder: Path, seed: int = 0)
 
 class RealEvaluator:
     def __init__(self, sn: Any, hw: Any, config: Any, store: Any, bundle: Any,
-                 lock: str | Path | None = None, progress: Any = None) -> None:
+                 lock: str | Path | None = None, progress: Progress | None = None) -> None:
         self.sn, self.hw, self.config, self.store, self.bundle = sn, hw, config, store, bundle
         self.space: SearchSpace = sn.space
         self.lock = lock
@@ -125,7 +125,7 @@ class RealEvaluator:
                                  "limit": self.config.limit})
 
     def remeasure(self, specs: list[SubnetSpec | None],
-                  progress: Callable[[str, int, int], None] | None = None) -> list[Measured]:
+                  progress: Progress | None = None) -> list[Measured]:
         """Accuracy on `final_limit` items for each, then fresh timing of all of them (the
         full model included) interleaved in one group, not from the store."""
         from hwnas.profilers import measure_subnets
@@ -134,10 +134,10 @@ class RealEvaluator:
         quality = []
         for i, spec in enumerate(specs):
             if progress is not None:
-                progress("accuracy", i, len(specs))
+                progress(ProgressEvent("remeasure", i, len(specs), "accuracy"))
             quality.append(self._quality(spec, self.config.final_limit))
         if progress is not None:
-            progress("latency", 0, len(specs))
+            progress(ProgressEvent("remeasure", 0, len(specs), "latency"))
         resolved = [full if s is None else s for s in specs]
         with timing_lock(self.lock):
             lats = measure_subnets(self.hw, self.sn, resolved, store=None, workloads_="primary")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from hwnas.errors import InputError, NotFoundError
+from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
 from hwnas.search.evaluators import EVALUATORS
-from hwnas.search.loop import Progress, Runner, default_run_name
+from hwnas.search.loop import Runner, default_run_name
 from hwnas.search.state import RunState
 
 

@@ -75,7 +75,7 @@ def predicted_latency(bundle: Any, specs: list[SubnetSpec]) -> tuple[np.ndarray,
             np.asarray((p.high - p.low) / (2 * Z90), dtype=float))
 
 
-class ComposedLatency:
+class CalibratedLatency:
     """The profile's composed latency predictor times a calibration ratio fitted on the
     run's measured latencies (median of measured / predicted)."""
 
@@ -94,7 +94,7 @@ class ComposedLatency:
         vals = np.array([self._cache[s.key()] for s in specs]).reshape(-1, 2)
         return vals[:, 0], vals[:, 1]
 
-    def fit(self, specs: list[SubnetSpec], y: np.ndarray) -> ComposedLatency:
+    def fit(self, specs: list[SubnetSpec], y: np.ndarray) -> CalibratedLatency:
         mean, _ = self.raw(specs)
         self.ratio = float(np.median(np.asarray(y) / mean)) if len(specs) else 1.0
         self.version = version(f"composed:{self.bundle.meta.get('data_hash', '')}", specs,
@@ -132,7 +132,7 @@ class Surrogates:
             if k in EXACT_KEYS:
                 self.models[k] = ExactSurrogate(exact, k)
             elif k == "latency_ms" and latency_bundle is not None:
-                self.models[k] = ComposedLatency(latency_bundle)
+                self.models[k] = CalibratedLatency(latency_bundle)
             else:
                 self.models[k] = XGBSurrogate(space, k, seed,
                                               log=k in ("latency_ms", "perplexity"))
