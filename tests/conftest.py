@@ -2,15 +2,62 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
+def _isolated_cache(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own cache dir unless it asks for the real one."""
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path_factory.mktemp("hwnas-cache")))
+    cache = tmp_path_factory.mktemp("hwnas-cache")
+    monkeypatch.setenv("HWNAS_CACHE", str(cache))
     torch.set_num_threads(1)
+    return cache
+
+
+@pytest.fixture
+def hwnas_cache(_isolated_cache) -> Path:
+    """This test's own cache dir (what ``HWNAS_CACHE`` points at)."""
+    return _isolated_cache
+
+
+def fake_profile_data(name: str = "fake-cpu", *, prefill=(16, 32), decode=(24, 64),
+                      **fields) -> dict:
+    """A hardware profile for the profilers' deterministic fake backend, as YAML data.
+
+    ``prefill`` lists the prefill lengths and ``decode`` the decode contexts; any other top-level
+    field (``backend``, ``threads``, ``timer``, ``fingerprint``, ...) replaces or adds to the
+    defaults below."""
+    data = {"schema_version": 1, "name": name, "device": "cpu", "backend": "fake",
+            "dtype": "fp32", "threads": 1,
+            "workloads": {"prefill": list(prefill),
+                          "decode": [{"context": c} for c in decode]},
+            "primary": {"prefill_tokens": 16, "decode_tokens": 16}}
+    data.update(fields)
+    return data
+
+
+def fake_profile_yaml(name: str = "fake-cpu", **kw) -> str:
+    """`fake_profile_data` as YAML text (what a profile file holds)."""
+    return yaml.safe_dump(fake_profile_data(name, **kw), sort_keys=False)
+
+
+@pytest.fixture
+def fake_profile(hwnas_cache):
+    """Install a fake-backend profile in this test's cache, so that ``--hw NAME`` finds it;
+    returns the file's path (which ``--hw`` accepts as well). Takes `fake_profile_data`'s
+    arguments."""
+    from hwnas.paths import sub_dir
+
+    def install(name: str = "fake-cpu", **kw) -> Path:
+        path = sub_dir("hw_profiles") / f"{name}.yaml"
+        path.write_text(fake_profile_yaml(name, **kw))
+        return path
+
+    return install
 
 
 def tiny_config(family: str = "llama", *, layers: int = 4, hidden: int = 64,

@@ -8,26 +8,10 @@ import json
 
 import pytest
 import yaml
+from conftest import fake_profile_yaml
 from transformers import LlamaConfig
 
 import hwnas.cli
-
-FAKE = """schema_version: 1
-name: fake-cpu
-device: cpu
-backend: fake
-dtype: fp32
-threads: 1
-workloads:
-  prefill: [16]
-  decode: [{context: 24}]
-primary: {prefill_tokens: 16, decode_tokens: 16}
-"""
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
 
 
 def cli(argv, capsys, monkeypatch):
@@ -46,7 +30,7 @@ def files(tmp_path):
                 num_key_value_heads=2, num_hidden_layers=2, vocab_size=256,
                 max_position_embeddings=256).save_pretrained(model)
     hw = tmp_path / "fake-cpu.yaml"
-    hw.write_text(FAKE)
+    hw.write_text(fake_profile_yaml(prefill=(16,), decode=(24,)))
     return str(hw), str(model)
 
 

@@ -8,28 +8,13 @@ import json
 import pytest
 from conftest import tiny_config
 
-FAKE = """
-schema_version: 1
-name: fake-demo
-device: cpu
-backend: fake
-dtype: fp32
-threads: 1
-workloads:
-  prefill: [16]
-  decode: [{context: 24}]
-primary: {prefill_tokens: 16, decode_tokens: 16}
-"""
-
 
 @pytest.mark.filterwarnings("ignore::hwnas.predictors.persist.FingerprintMismatchWarning")
-def test_quick_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch, capsys):
+def test_quick_demo_runs_end_to_end_and_resumes(tmp_path, capsys, fake_profile):
     from hwnas.cli import main
-    from hwnas.paths import sub_dir
     from hwnas.store import open_store
 
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
-    (sub_dir("hw_profiles") / "fake-demo.yaml").write_text(FAKE)
+    fake_profile("fake-demo", prefill=(16,), decode=(24,))
     tiny_config(layers=6, intermediate=256).save_pretrained(tmp_path / "tiny")
     argv = ["demo", "--quick", "--hw", "fake-demo", "--model", str(tmp_path / "tiny"),
             "--evaluator", "fake", "--tasks", "t", "--json"]
@@ -59,10 +44,9 @@ def test_quick_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch, capsys):
     assert shown["reference"]["measured"]["latency_ms"] > 0
 
 
-def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
+def test_cli_errors_are_one_line(capsys):
     from hwnas.cli import main
 
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
     assert main(["search", "--objectives", "accuracy,latncy", "--evaluator", "fake"]) == 2
     err = capsys.readouterr().err
     assert "unknown objective 'latncy'. Did you mean 'latency'" in err and "Traceback" not in err

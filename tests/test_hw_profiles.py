@@ -38,11 +38,6 @@ primary: {prefill_tokens: 128, decode_tokens: 32}
 """
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
-
-
 def _data(**changes):
     d = yaml.safe_load(VALID)
     d.update(changes)

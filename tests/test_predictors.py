@@ -69,17 +69,16 @@ def test_overhead_model_recovers_per_layer_cost():
 
 # ---- against a synthetic store ---------------------------------------------------------------
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, hwnas_cache):
     from transformers import LlamaConfig
 
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
     model_dir = tmp_path / "tiny"
     LlamaConfig(hidden_size=128, intermediate_size=512, num_attention_heads=4,
                 num_key_value_heads=2, num_hidden_layers=8, vocab_size=1000,
                 tie_word_embeddings=True).save_pretrained(model_dir)
     t = api.resolve_target("cpu-torch-fp32", str(model_dir))
     assert t.arch == TINY
-    store = Store(tmp_path / "cache" / "store.sqlite")
+    store = Store(hwnas_cache / "store.sqlite")
     yield t, store
     store.close()
 

@@ -12,27 +12,12 @@ from hwnas.predictors import api
 from hwnas.predictors import holdout as ho
 from hwnas.store import Store
 
-FAKE = """
-schema_version: 1
-name: fake-pred
-device: cpu
-backend: fake
-dtype: fp32
-threads: 1
-workloads:
-  prefill: [16, 32]
-  decode: [{context: 24}, {context: 64}]
-primary: {prefill_tokens: 16, decode_tokens: 16}
-"""
-
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
-    from hwnas.paths import sub_dir
+def setup(tmp_path, hwnas_cache, fake_profile):
     from hwnas.supernet.supernet import Supernet
 
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
-    (sub_dir("hw_profiles") / "fake-pred.yaml").write_text(FAKE)
+    fake_profile("fake-pred")
     config = LlamaConfig(hidden_size=64, intermediate_size=256, num_attention_heads=4,
                          num_key_value_heads=2, num_hidden_layers=6, vocab_size=256,
                          max_position_embeddings=256)
@@ -40,7 +25,7 @@ def setup(tmp_path, monkeypatch):
     sn = Supernet.from_config(config, name="tiny")
     t = api.resolve_target("fake-pred", str(tmp_path / "tiny"))
     assert t.arch_key == sn.arch.key()
-    store = Store(tmp_path / "cache" / "store.sqlite")
+    store = Store(hwnas_cache / "store.sqlite")
     yield t, sn, store
     store.close()
 

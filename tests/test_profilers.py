@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import fake_profile_yaml
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
 from hwnas.errors import InputError
@@ -24,18 +25,7 @@ from hwnas.profilers.shape import ModelShape
 from hwnas.profilers.timer import measure_group, rel_iqr, time_interleaved
 from hwnas.store import Store
 
-FAKE = """
-schema_version: 1
-name: fake-cpu
-device: cpu
-backend: fake
-dtype: fp32
-threads: 1
-workloads:
-  prefill: [16, 32]
-  decode: [{context: 24}, {context: 64}]
-primary: {prefill_tokens: 16, decode_tokens: 16}
-"""
+FAKE = fake_profile_yaml()
 
 
 def tiny_config(**kw) -> LlamaConfig:
@@ -44,12 +34,6 @@ def tiny_config(**kw) -> LlamaConfig:
                 max_position_embeddings=256)
     base.update(kw)
     return LlamaConfig(**base)
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
-    torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -249,8 +233,7 @@ def test_budget_stops_in_time_and_rerun_completes(tmp_path, shape, fake_hw):
 
 
 def test_pinned_fingerprint_mismatch_needs_force(tmp_path, shape):
-    hw = parse_profile(FAKE.replace("threads: 1", "threads: 1\nfingerprint: "
-                                                   "{cpu_model: 'Quantum CPU 9000'}"))
+    hw = parse_profile(fake_profile_yaml(fingerprint={"cpu_model": "Quantum CPU 9000"}))
     with pytest.raises(InputError, match="pinned to another machine"):
         profile_layers(hw, shape, _store(tmp_path))
     s = profile_layers(hw, shape, _store(tmp_path), force=True)
@@ -268,8 +251,7 @@ def test_llama2_7b_shape_from_config_alone(tmp_path, fake_hw):
                       num_key_value_heads=32, num_hidden_layers=32, vocab_size=32000,
                       max_position_embeddings=4096)
     shape = ModelShape.from_config(cfg, name="llama2-7b-shape")
-    hw = parse_profile(FAKE.replace("prefill: [16, 32]", "prefill: [16]").replace(
-        "decode: [{context: 24}, {context: 64}]", "decode: [{context: 24}]"))
+    hw = parse_profile(fake_profile_yaml(prefill=(16,), decode=(24,)))
     s = profile_layers(hw, shape, _store(tmp_path))
     assert s.complete and s.measured == 2 * (5 * 32 + 2)  # 5 widths x 32 KV groups
     widths = {r["spec"]["width"] for r in _store(tmp_path).measurements(kind="layer")}
@@ -285,7 +267,7 @@ def test_backend_registry_and_missing_library(fake_hw, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda n, *a: None if n == "intel_extension_for_pytorch" else
                         real(n, *a))
-    ipex_hw = parse_profile(FAKE.replace("backend: fake", "backend: ipex"))
+    ipex_hw = parse_profile(fake_profile_yaml(backend="ipex"))
     with pytest.raises(InputError, match="intel-extension-for-pytorch.*not installed.*"
                                          "torch==2.8.0"):
         backend_for(ipex_hw)
@@ -295,10 +277,10 @@ def test_missing_backend_library_is_clear(monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
     monkeypatch.setitem(sys.modules, "openvino", None)
-    hw = parse_profile(FAKE.replace("backend: fake", "backend: onnxruntime"))
+    hw = parse_profile(fake_profile_yaml(backend="onnxruntime"))
     with pytest.raises(InputError, match="'onnxruntime' library.*pip install onnxruntime"):
         backend_for(hw)
-    hw = parse_profile(FAKE.replace("backend: fake", "backend: openvino"))
+    hw = parse_profile(fake_profile_yaml(backend="openvino"))
     with pytest.raises(InputError, match="'openvino' library.*pip install openvino"):
         backend_for(hw)
 
@@ -355,7 +337,7 @@ def test_profile_statistic_decides_what_a_subnet_latency_stands_for(tmp_path):
     spec = sn.space.uniform(width=64, kv_heads=1)
     store = _store(tmp_path)
     median_hw = parse_profile(FAKE)
-    min_hw = parse_profile(FAKE + "timer: {statistic: min}\n")
+    min_hw = parse_profile(fake_profile_yaml(timer={"statistic": "min"}))
     assert median_hw.timer.statistic == "median" and min_hw.timer.statistic == "min"
     med = measure_subnet(median_hw, sn, spec, store=store, workloads_="primary")
     low = measure_subnet(min_hw, sn, spec, store=store, workloads_="primary")  # same records
@@ -364,7 +346,7 @@ def test_profile_statistic_decides_what_a_subnet_latency_stands_for(tmp_path):
         assert med.per_workload[name] == m.median_ms
         assert low.per_workload[name] == min(m.times_ms) < m.median_ms
     with pytest.raises(InputError, match="statistic"):
-        parse_profile(FAKE + "timer: {statistic: mean}\n")
+        parse_profile(fake_profile_yaml(timer={"statistic": "mean"}))
 
 
 def test_timing_lock_is_reentrant_and_excludes_other_processes(tmp_path, monkeypatch):

@@ -14,19 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import fake_profile_yaml
 from transformers import LlamaConfig
-
-PROFILE = """schema_version: 1
-name: fake-cpu
-device: cpu
-backend: fake
-dtype: fp32
-threads: 1
-workloads:
-  prefill: [16, 32]
-  decode: [{context: 24}, {context: 64}]
-primary: {prefill_tokens: 16, decode_tokens: 16}
-"""
 
 RUN = ("import importlib.util, sys, hwnas.cli as c; "
        "c.COMMAND_MODULES = tuple(m for m in c.COMMAND_MODULES if importlib.util.find_spec(m)); "
@@ -40,7 +29,7 @@ def files(tmp_path) -> tuple[Path, Path]:
                 num_key_value_heads=2, num_hidden_layers=2, vocab_size=256,
                 max_position_embeddings=256).save_pretrained(model)
     hw = tmp_path / "fake-cpu.yaml"
-    hw.write_text(PROFILE)
+    hw.write_text(fake_profile_yaml())
     return hw, model
 
 
@@ -101,12 +90,17 @@ def test_ctrl_c_then_rerun_resumes(tmp_path, files):
         except sqlite3.OperationalError:  # created, schema not written yet
             pass
         time.sleep(0.2)
+    assert proc.poll() is None, "the profile run ended before it was interrupted"
+    assert _rows(cache), "no record within the deadline"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "re-run the same command to resume" in err
     assert "Traceback" not in err
     done = len(_rows(cache))
     again = _run(cache, hw, model)
+    assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert summary["complete"] and summary["already"] == done
+    assert 0 < done < summary["total"]  # interrupted mid-run: the re-run had work left
+    assert summary["measured"] == summary["total"] - done
     assert len(_rows(cache)) == summary["total"]

@@ -81,12 +81,6 @@ class FakeNVML:
         return 0x1 if self.samples == 1 else 0x4  # idle before, power-capped after
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
-    torch.set_num_threads(1)
-
-
 def shape() -> ModelShape:
     return ModelShape.from_config(LlamaConfig(
         hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,

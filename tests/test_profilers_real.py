@@ -25,11 +25,6 @@ from hwnas.store import Store
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
-
-
 def tiny() -> ModelShape:
     return ModelShape.from_config(LlamaConfig(
         hidden_size=128, intermediate_size=256, num_attention_heads=4, num_key_value_heads=2,

@@ -111,19 +111,27 @@ def _cli(cache, model_dir, run, resume=False):
     return cmd + (["--resume"] if resume else [])
 
 
-def test_resume_after_kill_9_at_random_points(tmp_path):
+def _kinds(store, run):
+    return [k for _, k, _ in store.events(run)]
+
+
+def test_resume_after_kill_9_at_random_points(tmp_path, hwnas_cache):
     model_dir = tmp_path / "tiny"
     tiny_config(layers=6, intermediate=256).save_pretrained(model_dir)
-    cache = tmp_path / "cache"
-    env = {**os.environ, "HWNAS_CACHE": str(cache)}
-    done = subprocess.run(_cli(cache, model_dir, "whole"), env=env, capture_output=True,
+    cache = hwnas_cache
+    done = subprocess.run(_cli(cache, model_dir, "whole"), capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     whole = json.loads(done.stdout)
+    with Store(cache / "store.sqlite") as st:
+        n_whole = len(st.events("whole"))
+        # kill points before the Pareto set's re-measurement: its events and "done" follow
+        # each other within a millisecond, too fast for the poll below to stop the child between
+        before_final = _kinds(st, "whole").index("predicted")
     rng = np.random.default_rng(0)
-    for trial, point in enumerate(sorted(rng.integers(3, 40, 3))):
+    for trial, point in enumerate(sorted(rng.integers(3, before_final, 3))):
         run = f"killed{trial}"
-        proc = subprocess.Popen(_cli(cache, model_dir, run), env=env,
+        proc = subprocess.Popen(_cli(cache, model_dir, run),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
         with Store(cache / "store.sqlite") as st:
@@ -131,15 +139,26 @@ def test_resume_after_kill_9_at_random_points(tmp_path):
                 if len(st.events(run)) >= point:
                     break
                 time.sleep(0.005)
-        killed_at = len(Store(cache / "store.sqlite").events(run))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        out = subprocess.run(_cli(cache, model_dir, run, resume=True), env=env,
+            # freeze the child where it is, so that what we check is what the kill interrupts
+            assert proc.poll() is None, f"the search ended before the kill point {point}"
+            os.kill(proc.pid, signal.SIGSTOP)
+            _, status = os.waitpid(proc.pid, os.WUNTRACED)
+            assert os.WIFSTOPPED(status), status
+            kinds = _kinds(st, run)
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait() == -signal.SIGKILL  # killed while running, not after an exit
+            killed_at = len(kinds)
+            assert kinds[0] == "start" and killed_at >= point  # started, past the kill point
+            assert "done" not in kinds and len(kinds) < n_whole  # ... and not finished
+            assert _kinds(st, run) == kinds  # nothing written after the freeze
+        out = subprocess.run(_cli(cache, model_dir, run, resume=True),
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, (killed_at, out.stderr)
         resumed = json.loads(out.stdout)
         for key in ("hypervolume", "pareto", "reference", "evals_used"):
             assert resumed[key] == whole[key], (key, killed_at)
+        with Store(cache / "store.sqlite") as st:
+            assert _kinds(st, run)[-1] == "done" and _kinds(st, run)[:killed_at] == kinds
 
 
 def test_errors_are_clear(store, space):

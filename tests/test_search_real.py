@@ -14,34 +14,19 @@ from hwnas.search import SearchConfig, search
 from hwnas.search.runs import summary
 from hwnas.store import Store
 
-FAKE = """
-schema_version: 1
-name: fake-search
-device: cpu
-backend: fake
-dtype: fp32
-threads: 1
-workloads:
-  prefill: [16]
-  decode: [{context: 24}]
-primary: {prefill_tokens: 16, decode_tokens: 16}
-"""
-
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
-    from hwnas.paths import sub_dir
+def setup(tmp_path, hwnas_cache, fake_profile):
     from hwnas.supernet.supernet import Supernet
 
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
-    (sub_dir("hw_profiles") / "fake-search.yaml").write_text(FAKE)
+    fake_profile("fake-search", prefill=(16,), decode=(24,))
     model_dir = save_tiny_model_dir(tmp_path / "tiny", layers=4, intermediate=256)
     task = tmp_path / "qa.jsonl"
     task.write_text("\n".join(json.dumps({"context": f"Q{i}: {i} + {i} =", "choices":
                                           [f" {2 * i}", f" {2 * i + 1}", " x"], "gold": 0})
                               for i in range(12)))
     sn = Supernet.load(str(model_dir))
-    store = Store(tmp_path / "cache" / "store.sqlite")
+    store = Store(hwnas_cache / "store.sqlite")
     yield sn, store, str(model_dir), str(task)
     store.close()
 
