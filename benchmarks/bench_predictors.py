@@ -98,12 +98,12 @@ def accuracy(model: str, n: int, task: str, limit: int, out: Path) -> dict:
         for i, spec in enumerate(specs):
             t0 = time.perf_counter()
             res = evaluate(sn, spec, [task], limit=limit, store=store)
-            value = float(res[task].accuracy)
+            value = float(res[task].score)
             if res[task].metric == "perplexity":  # the predictors learn log(perplexity)
                 value = float(np.log(value))
             samples.append(AccuracySample(spec, value))
             log(f"accuracy: subnet {i + 1}/{n} ({spec.num_layers} layers) acc "
-                f"{res[task].accuracy:.3f} {time.perf_counter() - t0:.0f} s")
+                f"{res[task].score:.3f} {time.perf_counter() - t0:.0f} s")
     acc = evaluate_accuracy(sn.space, samples, [task])
     out.mkdir(parents=True, exist_ok=True)
     (out / f"accuracy_{task}.json").write_text(json.dumps(acc, indent=2))

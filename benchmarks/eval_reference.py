@@ -39,7 +39,7 @@ def main() -> int:
             limit = args.hellaswag_items if task == "hellaswag" else None
             t = time.perf_counter()
             r = evaluate(target, None, [task], limit=limit, store=store)[task]
-            print(f"{task}: {r.metric} {r.accuracy:.4f} ± {r.stderr:.4f} (n={r.n}, "
+            print(f"{task}: {r.metric} {r.score:.4f} ± {r.stderr:.4f} (n={r.n}, "
                   f"{time.perf_counter() - t:.0f} s{', cached' if r.extra.get('cached') else ''})",
                   file=sys.stderr, flush=True)
             rows.append(r)

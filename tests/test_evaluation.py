@@ -159,7 +159,7 @@ def test_evaluate_caches_in_the_store_and_no_cache_recomputes(tmp_path, model, t
             assert calls == {"load": 1, "forward": 1}
             again = evaluate(target, None, [task], store=store)[task]
             assert calls == {"load": 1, "forward": 1}  # neither loaded nor run
-            assert again.extra["cached"] and again.accuracy == first.accuracy
+            assert again.extra["cached"] and again.score == first.score
             assert again.predictions == first.predictions
             evaluate(target, None, [task], store=store, no_cache=True)
             assert calls == {"load": 2, "forward": 2}
@@ -220,7 +220,7 @@ def test_malformed_jsonl_line_names_the_line(tmp_path, line, why):
 def test_perplexity_task_runs_on_a_tiny_model(model, tokenizer):
     res = evaluate(from_model(model, tokenizer, "x"), None, ["heldout_ppl"], limit=2)
     r = res["heldout_ppl"]
-    assert r.metric == "perplexity" and r.n == 2 and 1.0 < r.accuracy < 1e6
+    assert r.metric == "perplexity" and r.n == 2 and 1.0 < r.score < 1e6
     assert math.isnan(r.stderr)
 
 

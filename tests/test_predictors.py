@@ -255,10 +255,10 @@ def test_perplexity_tasks_only_when_named(env):
     t, store = env
     full = t.space.full()
     fill_evaluations(store, t.space, "fp", n=6)
-    r = EvalResult(task="heldout_ppl", metric="perplexity", accuracy=20.0, stderr=0.1, n=50,
+    r = EvalResult(task="heldout_ppl", metric="perplexity", score=20.0, stderr=0.1, n=50,
                    model="fp", subnet=full.key(), extra={"spec": full.to_dict()})
     store.put_evaluation("ppl-full", model="fp", subnet=full.key(), task="heldout_ppl",
-                         accuracy=20.0, record=r.to_dict())
+                         score=20.0, record=r.to_dict())
     samples, tasks = load_accuracy_samples(store, "fp", full, "m")
     assert tasks == ["arc_easy"] and len(samples) == 6
     samples, tasks = load_accuracy_samples(store, "fp", full, "m", ["heldout_ppl"])

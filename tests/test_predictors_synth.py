@@ -105,10 +105,10 @@ def fill_evaluations(store, space: SearchSpace, model_fp: str, n: int = 40,
     specs = [ho.sample_across(space, rng) for _ in range(n)]
     for s in specs:
         acc = true_accuracy(space, s) + rng.normal(0, 0.005)
-        r = EvalResult(task=task, metric="acc", accuracy=float(acc), stderr=0.01, n=200,
+        r = EvalResult(task=task, metric="acc", score=float(acc), stderr=0.01, n=200,
                        model=model_fp, subnet=s.key(), extra={"spec": s.to_json()})
         store.put_evaluation(f"{model_fp}-{s.key()}-{task}", model=model_fp, subnet=s.key(),
-                             task=task, accuracy=r.accuracy, record=r.to_dict())
+                             task=task, score=r.score, record=r.to_dict())
     return specs
 
 

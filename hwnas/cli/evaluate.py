@@ -107,14 +107,14 @@ def evaluate_cmd(
     rows = []
     for n, r in results.items():
         err = "" if not math.isfinite(r.stderr) else f"± {r.stderr:.4f}"
-        rows.append([n, r.metric, f"{r.accuracy:.4f}", err, r.n,
+        rows.append([n, r.metric, f"{r.score:.4f}", err, r.n,
                      "cached" if r.extra.get("cached") else f"{r.extra.get('seconds', 0):.1f} s"])
     table(f"{model} · subnet {target.subnet} · {target.dtype}",
           ["task", "metric", "value", "stderr", "n", "time"], rows)
 
 
 def _task_json(r: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"accuracy": r.accuracy, "stderr": _finite(r.stderr), "n": r.n,
+    out: dict[str, Any] = {"accuracy": r.score, "stderr": _finite(r.stderr), "n": r.n,
                            "metric": r.metric, "cached": bool(r.extra.get("cached"))}
     if "metrics" in r.extra:
         out["metrics"] = r.extra["metrics"]

@@ -13,16 +13,20 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.datasets.tasks import TaskItems, prepare
 from hwnas.errors import InputError
 from hwnas.evaluation.result import EVALUATOR_VERSION, EvalResult
 from hwnas.evaluation.runners import RUNNERS
 from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS
-from hwnas.evaluation.target import EvalTarget, from_supernet
+from hwnas.evaluation.target import EvalTarget, Loaded, from_supernet
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
+
+if TYPE_CHECKING:
+    from hwnas.supernet.space import SubnetSpec
+    from hwnas.supernet.supernet import Supernet
 
 
 def cache_key(target: EvalTarget, chosen: TaskItems) -> str:
@@ -31,7 +35,8 @@ def cache_key(target: EvalTarget, chosen: TaskItems) -> str:
     return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
 
 
-def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
+def evaluate(sn: Supernet | EvalTarget, spec: SubnetSpec | None = None,
+             tasks: Sequence[str] = ("arc_easy",),
              limit: int | None = None, seed: int | None = None, store: Storage | None = None,
              no_cache: bool = False, progress: Progress | None = None, fewshot: int = 0,
              batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[str, EvalResult]:
@@ -43,7 +48,7 @@ def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
     names = list(dict.fromkeys(tasks))
     chosen = {n: prepare(n, limit=limit, seed=seed, fewshot=fewshot) for n in names}
     results: dict[str, EvalResult] = {}
-    loaded: tuple[Any, Any] | None = None
+    loaded: Loaded | None = None
     for name, ti in chosen.items():
         key = cache_key(target, ti)
         record = None if (store is None or no_cache) else store.get_evaluation(key)
@@ -58,13 +63,13 @@ def evaluate(sn: Any, spec: Any = None, tasks: Sequence[str] = ("arc_easy",),
         result = _run(target, ti, loaded, name, progress, batch_tokens, limit, seed)
         if store is not None:
             store.put_evaluation(key, model=target.fingerprint, subnet=target.subnet,
-                                 task=ti.task.name, accuracy=result.accuracy,
+                                 task=ti.task.name, score=result.score,
                                  record=result.to_dict())
         results[name] = result
     return results
 
 
-def _run(target: EvalTarget, ti: TaskItems, loaded: tuple[Any, Any], name: str,
+def _run(target: EvalTarget, ti: TaskItems, loaded: Loaded, name: str,
          progress: Progress | None, batch_tokens: int, limit: int | None,
          seed: int | None) -> EvalResult:
     model, tokenizer = loaded
@@ -84,7 +89,7 @@ def _run(target: EvalTarget, ti: TaskItems, loaded: tuple[Any, Any], name: str,
         extra["indices"] = list(ti.indices)
     if target.spec is not None:
         extra["spec"] = target.spec
-    return EvalResult(task=ti.task.name, metric=out.metric, accuracy=out.value,
+    return EvalResult(task=ti.task.name, metric=out.metric, score=out.value,
                       stderr=out.stderr, n=out.n, model=target.fingerprint,
                       subnet=target.subnet, predictions=out.predictions, golds=out.golds,
                       extra=extra)

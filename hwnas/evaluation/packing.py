@@ -17,9 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.datasets.tasks import Item
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class Packed:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def ancestors(self) -> Any:
+    def ancestors(self) -> NDArray[np.bool_]:
         """Boolean (n, n) matrix: node i may attend to node j."""
         import numpy as np
 
@@ -47,7 +52,7 @@ class Packed:
         return allowed
 
 
-def _fallback_token(tokenizer: Any) -> int:
+def _fallback_token(tokenizer: PreTrainedTokenizerBase) -> int:
     tid = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
     tid = tid if tid is not None else tokenizer.eos_token_id
     if tid is None:
@@ -56,7 +61,7 @@ def _fallback_token(tokenizer: Any) -> int:
     return int(tid)
 
 
-def encode_requests(tokenizer: Any, requests: Sequence[tuple[str, str]]
+def encode_requests(tokenizer: PreTrainedTokenizerBase, requests: Sequence[tuple[str, str]]
                     ) -> list[tuple[list[int], list[int]]]:
     """(context tokens, continuation tokens) per request, as lm-eval computes them."""
     pairs, texts = [], []
@@ -104,5 +109,5 @@ def pack(encoded: Sequence[tuple[list[int], list[int]]]) -> Packed:
                   len(encoded))
 
 
-def pack_item(tokenizer: Any, item: Item) -> Packed:
+def pack_item(tokenizer: PreTrainedTokenizerBase, item: Item) -> Packed:
     return pack(encode_requests(tokenizer, item.requests))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 @torch.inference_mode()
-def perplexity(model: Any, tokenizer: Any, text: str, window: int = 512,
+def perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
+               window: int = 512,
                max_tokens: int | None = None) -> float:
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
     if max_tokens is not None:

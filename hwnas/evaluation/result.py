@@ -1,9 +1,12 @@
-"""`EvalResult`: one task's accuracy for one model or subnet, with its provenance."""
+"""`EvalResult`: one task's score for one model or subnet, with its provenance."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hwnas.store import Record
 
 EVALUATOR_VERSION = 1
 
@@ -12,7 +15,7 @@ EVALUATOR_VERSION = 1
 class EvalResult:
     task: str
     metric: str  # "acc", "acc_norm" or "perplexity"
-    accuracy: float  # the metric's value (perplexity for metric == "perplexity")
+    score: float  # the value of `metric`: an accuracy, or a perplexity (lower is better)
     stderr: float
     n: int
     model: str  # model fingerprint
@@ -20,14 +23,23 @@ class EvalResult:
     predictions: tuple[int, ...] = ()  # per-item predicted choice
     golds: tuple[int, ...] = ()
     evaluator_version: int = EVALUATOR_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. per-subject breakdown
+    extra: dict[str, object] = field(default_factory=dict)  # e.g. per-subject breakdown
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Record:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EvalResult:
+    def from_dict(cls, d: Record) -> EvalResult:
+        """From `to_dict()`, or from a record stored before the field was renamed, whose
+        `"accuracy"` holds the score (the store is append-only: old records stay)."""
         d = dict(d)
+        if "accuracy" in d and "score" not in d:
+            d["score"] = d.pop("accuracy")
         d["predictions"] = tuple(d.get("predictions", ()))
         d["golds"] = tuple(d.get("golds", ()))
         return cls(**d)
+
+
+def score_of(record: Record) -> float:
+    """The score of a stored evaluation record, old (`"accuracy"`) or new (`"score"`)."""
+    return float(record["score"] if "score" in record else record["accuracy"])

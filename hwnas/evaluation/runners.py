@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.datasets.tasks import TaskItems
 from hwnas.evaluation import metrics
 from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS, loglikelihoods
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.registry import Registry
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,17 @@ class Outcome:
     n: int
     predictions: tuple[int, ...] = ()
     golds: tuple[int, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
 
-TaskRunner = Callable[[Any, Any, TaskItems, Progress | None, int], Outcome]
+TaskRunner = Callable[["PreTrainedModel", "PreTrainedTokenizerBase", TaskItems, Progress | None,
+                       int], Outcome]
+"""(model, tokenizer, chosen items, progress, batch_tokens) -> Outcome."""
 RUNNERS: Registry[TaskRunner] = Registry("task kind")
 
 
-def multiple_choice(model: Any, tokenizer: Any, chosen: TaskItems, progress: Progress | None,
+def multiple_choice(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                    chosen: TaskItems, progress: Progress | None,
                     batch_tokens: int = DEFAULT_BATCH_TOKENS) -> Outcome:
     items = chosen.items
     lls = loglikelihoods(model, tokenizer, items, batch_tokens=batch_tokens, progress=progress)
@@ -41,7 +47,7 @@ def multiple_choice(model: Any, tokenizer: Any, chosen: TaskItems, progress: Pro
     preds = {m: metrics.predictions(m, items, lls) for m in chosen.task.metrics}
     scores = {m: metrics.accuracy(p, golds) for m, p in preds.items()}
     head = chosen.task.metric
-    extra: dict[str, Any] = {
+    extra: dict[str, object] = {
         "metrics": {m: {"accuracy": s.value, "stderr": s.stderr} for m, s in scores.items()},
         "predictions": {m: p for m, p in preds.items() if m != head},
     }
@@ -52,8 +58,8 @@ def multiple_choice(model: Any, tokenizer: Any, chosen: TaskItems, progress: Pro
     return Outcome(head, s.value, s.stderr, s.n, tuple(preds[head]), golds, extra)
 
 
-def perplexity(model: Any, tokenizer: Any, chosen: TaskItems, progress: Progress | None,
-               batch_tokens: int = DEFAULT_BATCH_TOKENS) -> Outcome:
+def perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, chosen: TaskItems,
+               progress: Progress | None, batch_tokens: int = DEFAULT_BATCH_TOKENS) -> Outcome:
     """Perplexity of the chosen passages joined by blank lines (`hwnas.evaluation.perplexity`,
     non-overlapping 512-token windows). It has no standard error here (NaN)."""
     from hwnas.evaluation.perplexity import perplexity as ppl

@@ -10,15 +10,19 @@ the LM head and the log-softmax run only at the positions that predict a continu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.datasets.tasks import Item
 from hwnas.errors import InputError
 from hwnas.evaluation.packing import Packed, pack_item
 from hwnas.progress import Progress, ProgressEvent
 
-DEFAULT_BATCH_TOKENS = 2048
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+DEFAULT_BATCH_TOKENS = 2048
 
 
 def make_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
@@ -34,7 +38,7 @@ def make_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
     return batches
 
 
-def _decoder_and_head(model: Any) -> tuple[Any, Any]:
+def _decoder_and_head(model: PreTrainedModel) -> tuple[nn.Module, nn.Module]:
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
     if decoder is None:
         decoder = model.base_model
@@ -45,7 +49,8 @@ def _decoder_and_head(model: Any) -> tuple[Any, Any]:
     return decoder, head
 
 
-def _batch_tensors(rows: Sequence[Packed], dtype: Any, device: Any) -> tuple[Any, Any, Any]:
+def _batch_tensors(rows: Sequence[Packed], dtype: torch.dtype, device: torch.device
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     import numpy as np
     import torch
 
@@ -64,8 +69,8 @@ def _batch_tensors(rows: Sequence[Packed], dtype: Any, device: Any) -> tuple[Any
     return ids.to(device), pos.to(device), mask[:, None].to(device)
 
 
-def _score_batch(decoder: Any, head: Any, rows: Sequence[Packed], dtype: Any,
-                 device: Any) -> list[list[float]]:
+def _score_batch(decoder: nn.Module, head: nn.Module, rows: Sequence[Packed],
+                 dtype: torch.dtype, device: torch.device) -> list[list[float]]:
     import torch
 
     ids, pos, mask = _batch_tensors(rows, dtype, device)
@@ -90,7 +95,8 @@ def _score_batch(decoder: Any, head: Any, rows: Sequence[Packed], dtype: Any,
     return out
 
 
-def loglikelihoods(model: Any, tokenizer: Any, items: Sequence[Item], *,
+def loglikelihoods(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                   items: Sequence[Item], *,
                    batch_tokens: int = DEFAULT_BATCH_TOKENS,
                    progress: Progress | None = None) -> list[list[float]]:
     """Per item, the log-likelihood of each choice's continuation given its context."""

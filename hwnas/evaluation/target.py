@@ -12,12 +12,22 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
 
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from hwnas.supernet.space import SubnetSpec
+    from hwnas.supernet.supernet import Supernet
+
 FULL = "full"
 DTYPES = ("fp32", "bf16", "fp16")
+
+Loaded = tuple["PreTrainedModel", "PreTrainedTokenizerBase"]
+"""A runnable causal LM and its tokenizer."""
 
 
 @dataclass(frozen=True)
@@ -25,11 +35,12 @@ class EvalTarget:
     fingerprint: str
     subnet: str  # SubnetSpec key, or "full" for the whole model
     dtype: str
-    load: Callable[[], tuple[Any, Any]] = field(compare=False, repr=False)
-    spec: dict[str, Any] | None = None  # the subnet's JSON, for records
+    load: Callable[[], Loaded] = field(compare=False, repr=False)
+    spec: dict[str, list[int]] | None = None  # the subnet's JSON (SubnetSpec.to_dict()), for
+    # records
 
 
-def _dtype_name(model: Any) -> str:
+def _dtype_name(model: nn.Module) -> str:
     import torch
 
     dtype = next(model.parameters()).dtype
@@ -37,20 +48,21 @@ def _dtype_name(model: Any) -> str:
         dtype, str(dtype).removeprefix("torch."))
 
 
-def from_supernet(sn: Any, spec: Any = None) -> EvalTarget:
+def from_supernet(sn: Supernet, spec: SubnetSpec | None = None) -> EvalTarget:
     """The base model (spec None) or one subnet of a `Supernet`, extracted on first use."""
     if sn.tokenizer is None:
         raise InputError(f"supernet '{sn.name}' has no tokenizer; accuracy evaluation needs "
                          "one (build it with Supernet.from_model(model, tokenizer))")
     if spec is None:
         return EvalTarget(sn.fingerprint, FULL, _dtype_name(sn.model),
-                      lambda: (sn.model, sn.tokenizer))
-    spec = sn.validate(spec)
-    return EvalTarget(sn.fingerprint, spec.key(), _dtype_name(sn.model),
-                  lambda: (sn.extract(spec), sn.tokenizer), spec=spec.to_dict())
+                          lambda: (sn.model, sn.tokenizer))
+    valid = sn.validate(spec)
+    return EvalTarget(sn.fingerprint, valid.key(), _dtype_name(sn.model),
+                      lambda: (sn.extract(valid), sn.tokenizer), spec=valid.to_dict())
 
 
-def from_model(model: Any, tokenizer: Any, fingerprint: str, subnet: str = FULL) -> EvalTarget:
+def from_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fingerprint: str,
+               subnet: str = FULL) -> EvalTarget:
     """An already loaded Hugging Face causal LM; the caller names its identity."""
     return EvalTarget(fingerprint, subnet, _dtype_name(model), lambda: (model.eval(), tokenizer))
 
@@ -73,7 +85,7 @@ def from_dir(path: str | Path, dtype: str = "fp32", tokenizer_from: str | None =
         meta = json.loads(sidecar.read_text())
         subnet, spec = str(meta.get("subnet_key", FULL)), meta.get("subnet")
 
-    def load() -> tuple[Any, Any]:
+    def load() -> Loaded:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,7 +105,7 @@ def _has_tokenizer(d: Path) -> bool:
     return any((d / f).is_file() for f in ("tokenizer.json", "tokenizer.model"))
 
 
-def load_model_tokenizer(name: str) -> Any:
+def load_model_tokenizer(name: str) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     from hwnas.supernet.models import resolve
@@ -101,7 +113,7 @@ def load_model_tokenizer(name: str) -> Any:
     return AutoTokenizer.from_pretrained(resolve(name))
 
 
-def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> EvalTarget:
+def from_name(model: str, spec: SubnetSpec | None = None, dtype: str = "fp32") -> EvalTarget:
     """A known model, local directory or hub id, whole (spec None) or one subnet. Nothing is
     loaded until a task misses the cache; then the `Supernet` is built and the subnet cut."""
     from hwnas.supernet.models import fingerprint
@@ -109,7 +121,7 @@ def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> EvalTarget:
     if dtype not in DTYPES:
         raise InputError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
 
-    def load() -> tuple[Any, Any]:
+    def load() -> Loaded:
         from hwnas.supernet.models import load_model
 
         if spec is None:
@@ -120,4 +132,4 @@ def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> EvalTarget:
         return sn.extract(spec), sn.tokenizer
 
     return EvalTarget(fingerprint(model), FULL if spec is None else spec.key(), dtype, load,
-                  spec=None if spec is None else spec.to_dict())
+                      spec=None if spec is None else spec.to_dict())

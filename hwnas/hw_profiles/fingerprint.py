@@ -14,11 +14,11 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from hwnas.errors import InputError
 
@@ -31,6 +31,54 @@ THROTTLE_NAMES = {  # NVML clocks_event / throttle reason bits
     0x40: "hw_thermal_slowdown", 0x80: "hw_power_brake_slowdown",
     0x100: "display_clock_setting",
 }
+
+
+class Nvml(Protocol):
+    """The part of NVML (the `pynvml` module of nvidia-ml-py) that hwnas reads; tests pass a
+    fake with these members."""
+
+    NVML_CLOCK_SM: int
+    NVML_CLOCK_MEM: int
+    NVML_TEMPERATURE_GPU: int
+    NVMLError: type[Exception]
+
+    def nvmlInit(self) -> None: ...
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> object: ...
+    def nvmlDeviceGetName(self, handle: object) -> str | bytes: ...
+    def nvmlDeviceGetUUID(self, handle: object) -> str | bytes: ...
+    def nvmlSystemGetDriverVersion(self) -> str | bytes: ...
+    def nvmlDeviceGetMemoryInfo(self, handle: object) -> _MemoryInfo: ...
+    def nvmlDeviceGetPowerManagementLimit(self, handle: object) -> int: ...
+    def nvmlDeviceGetMaxClockInfo(self, handle: object, clock: int) -> int: ...
+    def nvmlDeviceGetClockInfo(self, handle: object, clock: int) -> int: ...
+    def nvmlDeviceGetTemperature(self, handle: object, sensor: int) -> int: ...
+    def nvmlDeviceGetPowerUsage(self, handle: object) -> int: ...
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: object) -> int: ...
+
+
+class _MemoryInfo(Protocol):
+    @property
+    def total(self) -> int: ...
+
+
+class Clocks(TypedDict):
+    sm: int
+    mem: int
+
+
+class GpuState(TypedDict):
+    """What changes during a run (`gpu_state`), stored as a measurement's telemetry."""
+
+    clocks_mhz: Clocks
+    temperature_c: int
+    power_w: float
+    throttle_reasons: list[str]
+
+
+class _CpuInfo(TypedDict):
+    model: str
+    vendor: str
+    isa: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -46,7 +94,7 @@ class Fingerprint:
     versions: dict[str, str] = field(default_factory=dict)
     hwnas_version: str = ""
     git_hash: str = ""
-    gpu: dict[str, Any] = field(default_factory=dict)
+    gpu: dict[str, object] = field(default_factory=dict)  # gpu_info(): identity and state
 
     @property
     def gpu_name(self) -> str:
@@ -58,7 +106,7 @@ class Fingerprint:
         d["key"] = self.key()
         return d
 
-    def identity(self, libraries: Sequence[str] | None = None) -> dict[str, Any]:
+    def identity(self, libraries: Sequence[str] | None = None) -> dict[str, object]:
         """What decides latency: hardware, and the versions of `libraries` (default all)."""
         versions = (self.versions if libraries is None else
                     {k: v for k, v in self.versions.items() if k in libraries})
@@ -72,7 +120,7 @@ class Fingerprint:
         blob = json.dumps(self.identity(libraries), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def value(self, field_name: str) -> Any:
+    def value(self, field_name: str) -> object:
         """A pinnable field: any top-level field, `gpu_<x>` for GPU fields, or a library."""
         if field_name == "gpu_name":
             return self.gpu_name
@@ -91,7 +139,7 @@ def pinnable_fields() -> list[str]:
             *LIBRARIES]
 
 
-def mismatches(pinned: dict[str, Any], fp: Fingerprint) -> list[str]:
+def mismatches(pinned: Mapping[str, object], fp: Fingerprint) -> list[str]:
     """Human-readable differences between a profile's pinned fields and this machine.
 
     Strings match when the pinned text is contained in the machine's value (so
@@ -106,9 +154,10 @@ def mismatches(pinned: dict[str, Any], fp: Fingerprint) -> list[str]:
                        f"{', '.join(pinnable_fields())})")
             continue
         if isinstance(want, list):
-            missing = [w for w in want if w not in (have or ())]
+            pool = have if isinstance(have, (str, list, tuple, set)) else ()
+            missing = [w for w in want if w not in pool]
             if missing:
-                out.append(f"{name}: needs {missing}, this machine has {list(have or ())}")
+                out.append(f"{name}: needs {missing}, this machine has {list(pool)}")
         elif isinstance(want, str):
             if want.lower() not in str(have).lower():
                 out.append(f"{name}: pinned '{want}', this machine has '{have}'")
@@ -117,7 +166,7 @@ def mismatches(pinned: dict[str, Any], fp: Fingerprint) -> list[str]:
     return out
 
 
-def check_pinned(profile_name: str, pinned: dict[str, Any], fp: Fingerprint,
+def check_pinned(profile_name: str, pinned: Mapping[str, object], fp: Fingerprint,
                  force: bool = False) -> list[str]:
     """Raise when the machine does not match the profile's pin (unless `force`)."""
     diffs = mismatches(pinned, fp)
@@ -128,7 +177,7 @@ def check_pinned(profile_name: str, pinned: dict[str, Any], fp: Fingerprint,
     return diffs
 
 
-def collect_fingerprint(device: str = "cpu", nvml: Any = None) -> Fingerprint:
+def collect_fingerprint(device: str = "cpu", nvml: Nvml | None = None) -> Fingerprint:
     cpu = _cpu_info()
     gpu = gpu_info(device, nvml) if device.startswith("cuda") else {}
     return Fingerprint(
@@ -139,7 +188,7 @@ def collect_fingerprint(device: str = "cpu", nvml: Any = None) -> Fingerprint:
         gpu=gpu)
 
 
-def _cpu_info() -> dict[str, Any]:
+def _cpu_info() -> _CpuInfo:
     model, vendor, flags = "", "unknown", set[str]()
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -209,14 +258,14 @@ def git_hash() -> str:
     return f"{h}+dirty" if h and dirty.stdout.strip() else h
 
 
-def gpu_info(device: str, nvml: Any = None) -> dict[str, Any]:
+def gpu_info(device: str, nvml: Nvml | None = None) -> dict[str, object]:
     """Static identity and current state of the GPU behind `device`, through NVML."""
     index = int(device.split(":")[1]) if ":" in device else 0
     nv = nvml if nvml is not None else _import_nvml()
     try:
         nv.nvmlInit()
         h = nv.nvmlDeviceGetHandleByIndex(index)
-        info = {
+        info: dict[str, object] = {
             "name": _text(nv.nvmlDeviceGetName(h)),
             "uuid": _text(nv.nvmlDeviceGetUUID(h)),
             "driver": _text(nv.nvmlSystemGetDriverVersion()),
@@ -232,7 +281,7 @@ def gpu_info(device: str, nvml: Any = None) -> dict[str, Any]:
                          "driver loaded and the index right?") from None
 
 
-def gpu_state(nv: Any, handle: Any) -> dict[str, Any]:
+def gpu_state(nv: Nvml, handle: object) -> GpuState:
     """What changes during a run: clocks, temperature, power and throttle reasons."""
     reasons = nv.nvmlDeviceGetCurrentClocksThrottleReasons(handle)
     return {"clocks_mhz": {"sm": nv.nvmlDeviceGetClockInfo(handle, nv.NVML_CLOCK_SM),
@@ -246,11 +295,11 @@ def throttle_names(bits: int) -> list[str]:
     return [name for bit, name in THROTTLE_NAMES.items() if bits & bit]
 
 
-def _text(v: Any) -> str:
+def _text(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _import_nvml() -> Any:
+def _import_nvml() -> Nvml:
     try:
         import pynvml
     except ImportError:

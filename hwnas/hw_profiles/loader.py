@@ -6,12 +6,16 @@ own (`<cache>/hw_profiles/*.yaml`, where `hwnas hw detect` writes), or read from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError, NotFoundError
 from hwnas.hw_profiles.schema import SCHEMA_VERSION, HardwareProfile
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -43,7 +47,7 @@ def list_profiles() -> list[HardwareProfile]:
     return [load_profile(str(p)) for p in _profile_files().values()]
 
 
-def load_profile(name_or_path: str | Path) -> HardwareProfile:
+def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
     """A profile by name (built-in or user) or by the path of a YAML file."""
     if isinstance(name_or_path, HardwareProfile):
         return name_or_path
@@ -81,7 +85,7 @@ def parse_profile(text: str, source: str = "hardware profile") -> HardwareProfil
     return validate_profile(data, source)
 
 
-def _read_yaml(text: str, source: str) -> dict[str, Any]:
+def _read_yaml(text: str, source: str) -> dict[str, object]:
     import yaml
 
     try:
@@ -98,7 +102,8 @@ def _read_yaml(text: str, source: str) -> dict[str, Any]:
     return data
 
 
-def validate_profile(data: dict[str, Any], source: str = "hardware profile") -> HardwareProfile:
+def validate_profile(data: Mapping[str, object],
+                     source: str = "hardware profile") -> HardwareProfile:
     from pydantic import ValidationError
 
     version = data.get("schema_version")
@@ -114,7 +119,7 @@ def validate_profile(data: dict[str, Any], source: str = "hardware profile") -> 
         raise InputError(_format_errors(source, e)) from None
 
 
-def _format_errors(source: str, err: Any) -> str:
+def _format_errors(source: str, err: ValidationError) -> str:
     lines = []
     for item in err.errors():
         field = ".".join(str(p) for p in item["loc"]) or "(profile)"
@@ -133,18 +138,20 @@ def _format_errors(source: str, err: Any) -> str:
     return f"{source}: " + "; ".join(lines[:3]) + more
 
 
-def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
     from hwnas.hw_profiles import schema
 
-    model: Any = HardwareProfile
+    model: type[BaseModel] = HardwareProfile
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
         ann = model.model_fields.get(part)
         if ann is None:
             break
-        sub = {"workloads": schema.Workloads, "primary": schema.PrimaryMetric,
-               "timer": schema.TimerSettings, "decode": schema.DecodeWorkload}.get(part)
+        subs: dict[str, type[BaseModel]] = {
+            "workloads": schema.Workloads, "primary": schema.PrimaryMetric,
+            "timer": schema.TimerSettings, "decode": schema.DecodeWorkload}
+        sub = subs.get(part)
         if sub is None:
             break
         model = sub

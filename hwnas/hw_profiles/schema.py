@@ -151,7 +151,7 @@ class HardwareProfile(_Frozen):
     batch: int = Field(default=1, ge=1, le=4096)
     workloads: Workloads
     primary: PrimaryMetric
-    fingerprint: dict[str, Any] = Field(default_factory=dict)
+    fingerprint: dict[str, object] = Field(default_factory=dict)  # pinned fields (YAML values)
     timer: TimerSettings = Field(default_factory=TimerSettings)
 
     @field_validator("name")

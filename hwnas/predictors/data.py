@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import InputError
+from hwnas.evaluation.result import score_of
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.measurement import pick_ms
 from hwnas.supernet.space import SubnetSpec
@@ -206,7 +207,7 @@ def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: st
         if spec is None:  # filtered above
             continue
         specs[spec.key()] = spec
-        value = float(r["accuracy"])
+        value = score_of(r)
         per[spec.key()][r["task"]] = (float(np.log(value)) if r.get("metric") == "perplexity"
                                       else value)
     samples = [AccuracySample(specs[k], float(np.mean([v[t] for t in use])))

@@ -34,11 +34,13 @@ def workloads(hw: HardwareProfile) -> list[Workload]:
     return first + rest
 
 
-def base_spec(hw: HardwareProfile, arch: ArchInfo, target: str, w: Workload,
-              **extra: object) -> TimingSpec:
+def base_spec(hw: HardwareProfile, arch: ArchInfo, target: str, w: Workload, *,
+              width: int | None = None, kv_heads: int | None = None,
+              subnet: str | None = None) -> TimingSpec:
     return TimingSpec(target=target, phase=w.phase, batch=hw.batch, tokens=w.tokens,
                       context=w.context, dtype=hw.dtype, backend=hw.backend, device=hw.device,
-                      threads=threads_for(hw), arch=arch.key(), **extra)  # type: ignore[arg-type]
+                      threads=threads_for(hw), arch=arch.key(), width=width, kv_heads=kv_heads,
+                      subnet=subnet)
 
 
 def plan(hw: HardwareProfile, arch: ArchInfo, space: SearchSpace) -> list[list[Job]]:

@@ -11,11 +11,14 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwnas.errors import InputError
+
+if TYPE_CHECKING:
+    from hwnas.store import Record
 
 PROTOCOL_VERSION = 1
 
@@ -61,11 +64,11 @@ class TimingSpec:
     kv_heads: int | None = None
     subnet: str | None = None  # canonical SubnetSpec JSON, for target == "subnet"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Record:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TimingSpec:
+    def from_dict(cls, d: Record) -> TimingSpec:
         return cls(**d)
 
     def key(self, fingerprint_key: str, protocol: int = PROTOCOL_VERSION) -> str:
@@ -78,7 +81,8 @@ class TimingSpec:
 class Measurement:
     spec: TimingSpec
     times_ms: tuple[float, ...]
-    fingerprint: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, object] = field(default_factory=dict)  # Fingerprint.to_dict() and
+    # the backend's telemetry
     protocol: int = PROTOCOL_VERSION
     noise_threshold: float = 0.1  # IQR / median above which the result is flagged noisy
     remeasured: int = 0  # how many times it was re-measured because it was noisy
@@ -104,7 +108,7 @@ class Measurement:
     def noisy(self) -> bool:
         return self.iqr_ms / max(self.median_ms, 1e-12) > self.noise_threshold
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Record:
         return {"spec": self.spec.to_dict(), "times_ms": list(self.times_ms),
                 "median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "p90_ms": self.p90_ms,
                 "noisy": self.noisy, "fingerprint": self.fingerprint,
@@ -112,7 +116,7 @@ class Measurement:
                 "remeasured": self.remeasured}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Measurement:
+    def from_dict(cls, d: Record) -> Measurement:
         return cls(spec=TimingSpec.from_dict(d["spec"]), times_ms=tuple(d["times_ms"]),
                    fingerprint=d.get("fingerprint", {}), protocol=d["protocol"],
                    noise_threshold=d.get("noise_threshold", 0.1),

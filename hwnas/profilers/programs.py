@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ from torch import nn
 from hwnas.errors import InputError
 from hwnas.profilers.measurement import TimingSpec
 from hwnas.supernet.arch import ArchInfo
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 _FAMILY_MODULES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
 
@@ -45,7 +48,7 @@ class _TensorCache:
         self.k, self.v = k, v
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int,
-               *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+               *args: object, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
         self.k = torch.cat([self.k, key_states], dim=-2)
         self.v = torch.cat([self.v, value_states], dim=-2)
         return self.k, self.v
@@ -89,10 +92,12 @@ class SubnetStep(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        inner: Any = model.model  # type: ignore[union-attr]
-        self.embed, self.rotary, self.norm = inner.embed_tokens, inner.rotary_emb, inner.norm
-        self.layers = inner.layers
-        self.lm_head = model.lm_head  # type: ignore[union-attr]
+        inner = model.get_submodule("model")
+        self.embed = inner.get_submodule("embed_tokens")
+        self.rotary = inner.get_submodule("rotary_emb")
+        self.norm = inner.get_submodule("norm")
+        self.layers = cast(nn.ModuleList, inner.get_submodule("layers"))
+        self.lm_head = model.get_submodule("lm_head")
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor,
                 *past: torch.Tensor) -> torch.Tensor:
@@ -100,28 +105,29 @@ class SubnetStep(nn.Module):
         cos, sin = self.rotary(h, position_ids)
         for i, layer in enumerate(self.layers):
             cache = _TensorCache(past[2 * i], past[2 * i + 1]) if past else None
-            h = layer(h, position_embeddings=(cos, sin), cache=cache)  # type: ignore[operator]
-        out: torch.Tensor = self.lm_head(self.norm(h)[:, -1:, :])  # type: ignore[operator]
+            h = layer(h, position_embeddings=(cos, sin), cache=cache)
+        out: torch.Tensor = self.lm_head(self.norm(h)[:, -1:, :])
         return out
 
 
-def family_class(family: str, suffix: str) -> Any:
+def family_class(family: str, suffix: str) -> type[nn.Module]:
     cap = _FAMILY_MODULES.get(family)
     if cap is None:
         raise InputError(f"model family '{family}' has no profiler module; supported: "
                          f"{', '.join(_FAMILY_MODULES)}")
     mod = importlib.import_module(f"transformers.models.{family}.modeling_{family}")
-    return getattr(mod, f"{cap}{suffix}")
+    cls: type[nn.Module] = getattr(mod, f"{cap}{suffix}")
+    return cls
 
 
-def _with_sdpa(config: Any) -> Any:
+def _with_sdpa(config: PretrainedConfig) -> PretrainedConfig:
     cfg = copy.deepcopy(config)
     if getattr(cfg, "_attn_implementation", None) in (None, "eager"):
         cfg._attn_implementation = "sdpa"
     return cfg
 
 
-def build_layer(arch: ArchInfo, layer_config: Any, seed: int = 0) -> nn.Module:
+def build_layer(arch: ArchInfo, layer_config: PretrainedConfig, seed: int = 0) -> nn.Module:
     """One decoder layer of the given config, random weights (latency ignores weights)."""
     torch.manual_seed(seed)
     cfg = _with_sdpa(layer_config)
@@ -129,7 +135,7 @@ def build_layer(arch: ArchInfo, layer_config: Any, seed: int = 0) -> nn.Module:
     return LayerStep(layer).eval()
 
 
-def rotary_tables(arch: ArchInfo, config: Any, positions: torch.Tensor,
+def rotary_tables(arch: ArchInfo, config: PretrainedConfig, positions: torch.Tensor,
                   batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     rope = family_class(arch.family, "RotaryEmbedding")(config=_with_sdpa(config))
     x = torch.zeros(batch, 1, arch.hidden_size)
@@ -138,7 +144,8 @@ def rotary_tables(arch: ArchInfo, config: Any, positions: torch.Tensor,
     return cos, sin
 
 
-def layer_inputs(arch: ArchInfo, config: Any, spec: TimingSpec) -> tuple[torch.Tensor, ...]:
+def layer_inputs(arch: ArchInfo, config: PretrainedConfig,
+                 spec: TimingSpec) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(1)
     b, t, ctx = spec.batch, spec.tokens, spec.context
     hidden = torch.randn(b, t, arch.hidden_size, generator=g)
@@ -150,12 +157,13 @@ def layer_inputs(arch: ArchInfo, config: Any, spec: TimingSpec) -> tuple[torch.T
     return hidden, cos, sin, past[0], past[1]
 
 
-def layer_program(arch: ArchInfo, config: Any, layer: nn.Module, spec: TimingSpec) -> Program:
+def layer_program(arch: ArchInfo, config: PretrainedConfig, layer: nn.Module,
+                  spec: TimingSpec) -> Program:
     names = ("hidden", "cos", "sin") + (("past_k", "past_v") if spec.phase == "decode" else ())
     return Program(spec, layer, layer_inputs(arch, config, spec), names)
 
 
-def embed_program(arch: ArchInfo, config: Any, spec: TimingSpec) -> Program:
+def embed_program(arch: ArchInfo, config: PretrainedConfig, spec: TimingSpec) -> Program:
     torch.manual_seed(0)
     ids = torch.randint(0, arch.vocab_size, (spec.batch, spec.tokens),
                         generator=torch.Generator().manual_seed(2))
@@ -163,7 +171,7 @@ def embed_program(arch: ArchInfo, config: Any, spec: TimingSpec) -> Program:
                    (ids,), ("input_ids",))
 
 
-def head_program(arch: ArchInfo, config: Any, spec: TimingSpec) -> Program:
+def head_program(arch: ArchInfo, config: PretrainedConfig, spec: TimingSpec) -> Program:
     torch.manual_seed(0)
     norm = family_class(arch.family, "RMSNorm")(arch.hidden_size,
                                                eps=getattr(config, "rms_norm_eps", 1e-6))
@@ -191,7 +199,7 @@ def subnet_program(model: nn.Module, arch: ArchInfo, kv_heads: tuple[int, ...],
     return Program(spec, SubnetStep(model).eval(), tuple(inputs), tuple(names), ("logits",))
 
 
-def check_positions(config: Any, spec: TimingSpec, source: str) -> None:
+def check_positions(config: PretrainedConfig, spec: TimingSpec, source: str) -> None:
     """An impossible workload (more positions than the model has) is the user's to fix."""
     limit = getattr(config, "max_position_embeddings", None)
     need = spec.context + spec.tokens

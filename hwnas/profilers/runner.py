@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
-from hwnas.profilers.backends import Backend, BackendError, backend_for, machine_fingerprint
+from hwnas.profilers.backends import (
+    Backend,
+    BackendError,
+    Telemetry,
+    backend_for,
+    machine_fingerprint,
+)
 from hwnas.profilers.jobs import Job, plan
 from hwnas.profilers.measurement import Measurement
+from hwnas.profilers.shape import Shaped
 from hwnas.profilers.timer import Runnable, Timed, measure_group
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PretrainedConfig
+
+    from hwnas.profilers.programs import Program
 
 
 @dataclass
@@ -43,26 +56,26 @@ class ProfileSummary:
     def complete(self) -> bool:
         return self.missing == 0 and not self.errors
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "complete": self.complete}
 
 
 @dataclass
 class _Context:
     hw: HardwareProfile
-    sn: Any
+    sn: Shaped
     store: Storage
     backend: Backend
-    fingerprint: dict[str, Any]
+    fingerprint: dict[str, object]
     fp_key: str
     summary: ProfileSummary
     progress: Progress | None
     deadline: float | None
-    layers: dict[tuple[int, int], Any] = field(default_factory=dict)
+    layers: dict[tuple[int, int], nn.Module] = field(default_factory=dict)
     done: int = 0
 
 
-def profile_layers(hw: HardwareProfile | str, sn: Any, store: Storage,
+def profile_layers(hw: HardwareProfile | str, sn: Shaped, store: Storage,
                    budget_s: float | None = None, progress: Progress | None = None,
                    force: bool = False, backend: Backend | None = None) -> ProfileSummary:
     """Measure what the store lacks for (hw, sn's shape); stop within `budget_s` seconds."""
@@ -147,7 +160,7 @@ def _label(job: Job) -> str:
     return f"{job.workload.name}{shape}"
 
 
-def _program(ctx: _Context, job: Job) -> Any:
+def _program(ctx: _Context, job: Job) -> Program:
     import contextlib
 
     import torch
@@ -158,7 +171,7 @@ def _program(ctx: _Context, job: Job) -> Any:
         return _build_program(ctx, job)
 
 
-def _build_program(ctx: _Context, job: Job) -> Any:
+def _build_program(ctx: _Context, job: Job) -> Program:
     from hwnas.profilers import programs
 
     arch, config, spec = ctx.sn.arch, ctx.sn.config, job.spec
@@ -172,7 +185,7 @@ def _build_program(ctx: _Context, job: Job) -> Any:
     return programs.layer_program(arch, _layer_config(ctx.sn, *key), ctx.layers[key], spec)
 
 
-def _layer_config(sn: Any, width: int, kv_heads: int) -> Any:
+def _layer_config(sn: Shaped, width: int, kv_heads: int) -> PretrainedConfig:
     return sn.layer_config(width, kv_heads)
 
 
@@ -203,7 +216,7 @@ def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> 
     ctx.summary.missing += len(group) - (_accounted(ctx.summary) - accounted)
 
 
-def _store(ctx: _Context, job: Job, timed: Timed, before: dict[str, Any]) -> None:
+def _store(ctx: _Context, job: Job, timed: Timed, before: Telemetry) -> None:
     fingerprint = dict(ctx.fingerprint)
     after = ctx.backend.telemetry(ctx.hw)
     if before or after:

@@ -10,17 +10,34 @@ timed interleaved; with a store, records are kept (kind "subnet") and reused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.hw_profiles.workload import Workload
-from hwnas.profilers.backends import backend_for, machine_fingerprint
+from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
 from hwnas.profilers.jobs import base_spec, workloads
-from hwnas.profilers.measurement import Measurement
-from hwnas.profilers.timer import measure_group
+from hwnas.profilers.measurement import Measurement, TimingSpec
+from hwnas.profilers.timer import Timed, measure_group
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
 from hwnas.supernet.space import SubnetSpec
+
+if TYPE_CHECKING:
+    from hwnas.hw_profiles import Fingerprint
+    from hwnas.supernet.supernet import Supernet
+
+
+class SubnetLatencyDict(TypedDict):
+    """`SubnetLatency.to_dict()`: what `hwnas profile measure --json` prints."""
+
+    hw: str
+    subnet: str
+    subnet_key: str
+    latency_ms: float
+    primary: str
+    per_workload: dict[str, float]
+    noisy: dict[str, bool]
+    iqr_ms: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -34,7 +51,7 @@ class SubnetLatency:
     # profile's timer.statistic of the runs)
     measurements: tuple[Measurement, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SubnetLatencyDict:
         return {"hw": self.hw, "subnet": self.subnet, "subnet_key": self.subnet_key,
                 "latency_ms": self.latency_ms, "primary": self.primary,
                 "per_workload": self.per_workload,
@@ -47,17 +64,17 @@ def m_name(m: Measurement) -> str:
     return f"prefill@{s.tokens}" if s.phase == "prefill" else f"decode@{s.context}"
 
 
-def measure_subnet(hw: HardwareProfile | str, sn: Any, spec: SubnetSpec,
+def measure_subnet(hw: HardwareProfile | str, sn: Supernet, spec: SubnetSpec,
                    store: Storage | None = None, workloads_: str = "all",
-                   force: bool = False, backend: Any = None) -> SubnetLatency:
+                   force: bool = False, backend: Backend | None = None) -> SubnetLatency:
     """Time `spec` cut from `sn` on `hw`. `workloads_`: "all" of the profile's workloads or
     only the two the "primary" metric needs."""
     return measure_subnets(hw, sn, [spec], store, workloads_, force, backend)[0]
 
 
-def measure_subnets(hw: HardwareProfile | str, sn: Any, specs: list[SubnetSpec],
+def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetSpec],
                     store: Storage | None = None, workloads_: str = "all",
-                    force: bool = False, backend: Any = None) -> list[SubnetLatency]:
+                    force: bool = False, backend: Backend | None = None) -> list[SubnetLatency]:
     """Time several subnets in one interleaved group (round-robin, so that a slow spell of a
     shared machine falls on all of them alike and their ratios stay fair). Records found in
     `store` are reused; new ones are stored."""
@@ -96,7 +113,7 @@ def measure_subnets(hw: HardwareProfile | str, sn: Any, specs: list[SubnetSpec],
     return out
 
 
-def measure_each(hw: HardwareProfile, sn: Any, specs: list[SubnetSpec], store: Storage,
+def measure_each(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec], store: Storage,
                  progress: Progress | None = None) -> int:
     """Time each spec in its own group at the two workloads of the primary metric and store
     the records, reporting before each. Returns how many were timed."""
@@ -117,8 +134,9 @@ def _chosen(hw: HardwareProfile, which: str) -> list[Workload]:
     raise InputError(f"workloads '{which}': use 'all' or 'primary'")
 
 
-def _time(hw: HardwareProfile, sn: Any, specs: list[SubnetSpec], jobs: list[list[Any]],
-          todo: list[tuple[int, int]], backend: Any, fp: Any, fp_key: str,
+def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
+          jobs: list[list[TimingSpec]], todo: list[tuple[int, int]], backend: Backend,
+          fp: Fingerprint, fp_key: str,
           store: Storage | None) -> dict[tuple[int, int], Measurement]:
     from hwnas.profilers import programs
 
@@ -129,9 +147,9 @@ def _time(hw: HardwareProfile, sn: Any, specs: list[SubnetSpec], jobs: list[list
     before = backend.telemetry(hw)
     out: dict[tuple[int, int], Measurement] = {}
 
-    def on_result(n: int, timed: Any) -> None:
+    def on_result(n: int, timed: Timed) -> None:
         i, k = todo[n]
-        fingerprint = fp.to_dict()
+        fingerprint: dict[str, object] = fp.to_dict()
         after = backend.telemetry(hw)
         if before or after:
             fingerprint["telemetry"] = {"before": before, "after": after}

@@ -72,14 +72,14 @@ class RealEvaluator:
         seed = ITEM_SEED if limit is not None else None
         res = evaluate(self.sn, spec, list(self.config.tasks), limit=limit, seed=seed,
                        store=self.store)
-        acc = [r.accuracy for r in res.values() if r.metric != "perplexity"]
-        ppl = [r.accuracy for r in res.values() if r.metric == "perplexity"]
+        acc = [r.score for r in res.values() if r.metric != "perplexity"]
+        ppl = [r.score for r in res.values() if r.metric == "perplexity"]
         values = {}
         if acc:
             values["accuracy"] = float(np.mean(acc))
         if ppl:
             values["perplexity"] = float(np.mean(ppl))
-        detail = {name: {"metric": r.metric, "value": r.accuracy, "stderr": r.stderr, "n": r.n}
+        detail = {name: {"metric": r.metric, "value": r.score, "stderr": r.stderr, "n": r.n}
                   for name, r in res.items()}
         return values, detail
 

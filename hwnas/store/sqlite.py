@@ -5,6 +5,10 @@ Tables hold a few indexed columns for queries plus the full record as JSON. A re
 is the hash of what produced it (docs/ARCHITECTURE.md, "Keys"), so a re-run finds what is already
 there and never duplicates it: `put_*` is INSERT OR IGNORE and reports whether it wrote.
 Runs are append-only event logs. Tables export to and import from Parquet or CSV.
+
+The `accuracy` column of `evaluations` holds the evaluation's score, the value of its metric:
+an accuracy, or a perplexity for perplexity tasks (the column kept its first name so that
+existing stores and their exports stay readable).
 """
 
 from __future__ import annotations
@@ -118,11 +122,12 @@ class Store:
 
     # ---- evaluations -----------------------------------------------------------------------
     def put_evaluation(self, key: str, *, model: str, subnet: str, task: str,
-                       accuracy: float | None, record: Record) -> bool:
+                       score: float | None, record: Record) -> bool:
+        """`score` (the metric's value) goes into the column named `accuracy`."""
         with self._tx():
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO evaluations VALUES (?,?,?,?,?,?,?)",
-                (key, model, subnet, task, accuracy, json.dumps(record), time.time()))
+                (key, model, subnet, task, score, json.dumps(record), time.time()))
         return cur.rowcount == 1
 
     def get_evaluation(self, key: str) -> Record | None:
@@ -164,10 +169,15 @@ class Store:
 
     # ---- sharing ---------------------------------------------------------------------------
     def export_table(self, table: str, path: str | Path, **where: str | None) -> int:
-        """Write a table (optionally filtered, e.g. hw=..., model=...) to .parquet or .csv."""
+        """Write a table (optionally filtered, e.g. hw=..., model=...) to .parquet or .csv.
+        A filter on a column the table does not have is an `InputError`, never dropped."""
         import pyarrow as pa
 
         cols = _columns(table)
+        unknown = sorted(set(where) - set(cols))
+        if unknown:
+            raise InputError(f"store table '{table}' has no column(s) {', '.join(unknown)} to "
+                             f"filter on; columns: {', '.join(cols)}")
         q, args = _where(f"SELECT {', '.join(cols)} FROM {table}", **where)
         rows = self._db.execute(q, args).fetchall()
         data = pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})

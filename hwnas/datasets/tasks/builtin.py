@@ -19,8 +19,10 @@ from hwnas.datasets.tasks.base import Item, Task
 Row = dict[str, Any]
 
 
-def _mc(context: str, choices: list[str], gold: int, **kw: Any) -> Item:
-    return Item(tuple((context, " " + c) for c in choices), gold, tuple(choices), **kw)
+def _mc(context: str, choices: list[str], gold: int, group: str = "",
+        preamble: str = "") -> Item:
+    return Item(tuple((context, " " + c) for c in choices), gold, tuple(choices), group=group,
+                preamble=preamble)
 
 
 def arc(row: Row) -> Item:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from hwnas.datasets.tasks.base import Item, Task
 from hwnas.errors import InputError
@@ -28,7 +27,7 @@ def looks_like_file(name: str) -> bool:
 
 def parse_line(raw: str, where: str) -> Item:
     try:
-        obj: Any = json.loads(raw)
+        obj: object = json.loads(raw)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); each line "
                          f"must be one JSON object such as {EXAMPLE}") from None

@@ -6,13 +6,17 @@ on a `cuda:N` device is the CUDA backend (CUDA events + NVML).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hwnas.hw_profiles.schema import HardwareProfile
-from hwnas.profilers.backends.base import Backend, BackendError, OutOfMemory
+from hwnas.profilers.backends.base import Backend, BackendError, OutOfMemory, Telemetry
 from hwnas.registry import Registry
 
-BACKENDS: Registry[Any] = Registry("backend")
+if TYPE_CHECKING:
+    from hwnas.hw_profiles.fingerprint import Fingerprint
+
+BACKENDS: Registry[Callable[[], Backend]] = Registry("backend")
 BACKENDS.register("torch", "hwnas.profilers.backends.torch_cpu:TorchCPU")
 BACKENDS.register("cuda", "hwnas.profilers.backends.cuda:TorchCUDA")
 BACKENDS.register("onnxruntime", "hwnas.profilers.backends.onnxrt:OnnxRuntime")
@@ -27,12 +31,12 @@ def backend_name(hw: HardwareProfile) -> str:
 
 def backend_for(hw: HardwareProfile) -> Backend:
     """A ready backend for `hw`: library present, device usable (else a clear InputError)."""
-    backend: Backend = BACKENDS.get(backend_name(hw))()
+    backend = BACKENDS.get(backend_name(hw))()
     backend.check(hw)
     return backend
 
 
-def machine_fingerprint(hw: HardwareProfile, backend: Backend) -> Any:
+def machine_fingerprint(hw: HardwareProfile, backend: Backend) -> Fingerprint:
     """The fingerprint of this machine, read through the backend's own NVML on GPUs."""
     from hwnas.hw_profiles import collect_fingerprint
 
@@ -40,5 +44,5 @@ def machine_fingerprint(hw: HardwareProfile, backend: Backend) -> Any:
     return collect_fingerprint(hw.device, nvml() if callable(nvml) else None)
 
 
-__all__ = ["BACKENDS", "Backend", "BackendError", "OutOfMemory", "backend_for",
+__all__ = ["BACKENDS", "Backend", "BackendError", "OutOfMemory", "Telemetry", "backend_for",
            "backend_name", "machine_fingerprint"]

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hwnas.errors import HwnasError
 from hwnas.hw_profiles.schema import HardwareProfile
 from hwnas.profilers.programs import Program
 from hwnas.profilers.timer import Runnable
+
+if TYPE_CHECKING:
+    import torch
+
+Telemetry = dict[str, object]
+"""Device state recorded next to a measurement: empty on CPUs, `GpuState` on GPUs, the
+configured values for the fake backend."""
 
 
 class BackendError(HwnasError):
@@ -41,7 +48,7 @@ class Backend(Protocol):
     def prepare(self, program: Program, hw: HardwareProfile) -> Runnable:
         ...
 
-    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
         """Device state worth recording next to a measurement (GPU clocks, throttling)."""
         ...
 
@@ -75,12 +82,13 @@ def set_torch_threads(hw: HardwareProfile) -> None:
     torch.set_num_threads(threads_for(hw))
 
 
-def torch_dtype(name: str) -> Any:
+def torch_dtype(name: str) -> torch.dtype:
     import torch
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
             "int8": torch.float32}[name]
 
 
-def cast_inputs(inputs: tuple[Any, ...], dtype: Any, device: str = "cpu") -> tuple[Any, ...]:
+def cast_inputs(inputs: tuple[torch.Tensor, ...], dtype: torch.dtype,
+                device: str = "cpu") -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device)
                  for t in inputs)

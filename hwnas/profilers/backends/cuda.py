@@ -9,16 +9,38 @@ tested with fakes on machines without a GPU.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from hwnas.errors import InputError, MissingDependencyError
 from hwnas.hw_profiles.schema import HardwareProfile
-from hwnas.profilers.backends.base import OutOfMemory, cast_inputs, torch_dtype
+from hwnas.profilers.backends.base import OutOfMemory, Telemetry, cast_inputs, torch_dtype
 from hwnas.profilers.programs import Program
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from hwnas.hw_profiles.fingerprint import Nvml
+
+
+class CudaEvent(Protocol):
+    def record(self) -> None: ...
+    def synchronize(self) -> None: ...
+    def elapsed_time(self, end: Self, /) -> float: ...
+
+
+class CudaAPI(Protocol):
+    """The part of `torch.cuda` this backend uses (tests pass a fake; a fake may add
+    `torch_device`, the device its modules really go to)."""
+
+    def Event(self, enable_timing: bool = False) -> CudaEvent: ...  # torch.cuda.Event
+    def is_available(self) -> bool: ...
+    def device_count(self) -> int: ...
+    def set_device(self, device: int) -> None: ...
 
 
 class CudaEventTimer:
-    def __init__(self, api: Any, fn: Any, keep: object = None) -> None:
+    def __init__(self, api: CudaAPI, fn: Callable[[], object], keep: object = None) -> None:
         self.api, self.fn, self.keep = api, fn, keep
 
     def time_once(self) -> float:
@@ -35,14 +57,15 @@ class TorchCUDA:
     name = "cuda"
     libraries = ("torch", "transformers")
 
-    def __init__(self, api: Any = None, nvml: Any = None) -> None:
+    def __init__(self, api: CudaAPI | None = None, nvml: Nvml | None = None) -> None:
         self._api, self._nvml = api, nvml
 
     @property
-    def api(self) -> Any:
+    def api(self) -> CudaAPI:
         if self._api is None:
             import torch
-            self._api = torch.cuda
+            api: CudaAPI = torch.cuda
+            self._api = api
         return self._api
 
     def check(self, hw: HardwareProfile) -> None:
@@ -56,14 +79,15 @@ class TorchCUDA:
                              f"machine has {self.api.device_count()} GPU(s)")
         self.nvml()
 
-    def nvml(self) -> Any:
+    def nvml(self) -> Nvml:
         if self._nvml is None:
             try:
                 import pynvml
             except ImportError:
                 raise MissingDependencyError("nvidia-ml-py", "GPU telemetry (NVML)",
                                              "pip install nvidia-ml-py") from None
-            self._nvml = pynvml
+            nvml: Nvml = pynvml
+            self._nvml = nvml
         return self._nvml
 
     def setup(self, hw: HardwareProfile) -> None:
@@ -91,7 +115,7 @@ class TorchCUDA:
 
         return CudaEventTimer(self.api, run, keep=(module, inputs))
 
-    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
         from hwnas.hw_profiles.fingerprint import gpu_state
 
         nv = self.nvml()

@@ -14,13 +14,14 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from hwnas.errors import InputError
 from hwnas.hw_profiles.schema import HardwareProfile
-from hwnas.profilers.backends.base import BackendError, OutOfMemory
+from hwnas.profilers.backends.base import BackendError, OutOfMemory, Telemetry
 from hwnas.profilers.programs import Program
 
 ENV = "HWNAS_FAKE_BACKEND"
@@ -38,18 +39,30 @@ class FakeSettings:
     crash_on: tuple[str, ...] = ()  # workload names ("prefill@128") whose prepare raises
     kill_after_prepares: int | None = None  # SIGKILL this process at that prepare
     sleep: bool = False  # really wait the synthetic time (for budget tests)
-    telemetry: dict[str, Any] = field(default_factory=dict)
+    telemetry: Telemetry = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object], source: str = "fake backend settings"
+                  ) -> FakeSettings:
+        """Settings by field name; an unknown name is an error, never silently dropped."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InputError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(known)}")
+        values = dict(data)
+        for k in ("noisy_targets", "crash_on"):
+            v = values.get(k)
+            if isinstance(v, list):  # JSON has no tuples
+                values[k] = tuple(v)
+        return cls(**values)  # type: ignore[arg-type]  # JSON values, by field name
 
     @classmethod
     def from_env(cls) -> FakeSettings:
         raw = os.environ.get(ENV)
         if not raw:
             return cls()
-        data = json.loads(raw)
-        for k in ("noisy_targets", "crash_on"):
-            if k in data:
-                data[k] = tuple(data[k])
-        return cls(**data)
+        return cls.from_dict(json.loads(raw), source=f"${ENV}")
 
 
 def program_cost(program: Program) -> tuple[float, float]:
@@ -111,5 +124,5 @@ class FakeBackend:
         noise = s.noise * (10 if spec.target in s.noisy_targets else 1)
         return FakeRunnable(synthetic_ms(program, s), noise, seed, s.sleep)
 
-    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
         return dict(self.settings.telemetry)

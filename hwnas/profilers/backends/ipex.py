@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any
+from types import ModuleType
+from typing import NoReturn
 
 from hwnas.errors import InputError, MissingDependencyError
 from hwnas.hw_profiles.schema import HardwareProfile
 from hwnas.profilers.backends.base import (
+    Telemetry,
     WallClock,
     cast_inputs,
     set_torch_threads,
@@ -41,7 +43,7 @@ def _transformers5_shim() -> None:
     except ImportError:
         mod = types.ModuleType(name)
 
-        def _removed(*args: Any, **kwargs: Any) -> Any:
+        def _removed(*args: object, **kwargs: object) -> NoReturn:
             raise NotImplementedError(f"{name} was removed in transformers 5")
 
         mod._prepare_4d_causal_attention_mask = _removed  # type: ignore[attr-defined]
@@ -49,7 +51,7 @@ def _transformers5_shim() -> None:
         sys.modules[name] = mod
 
 
-def import_ipex() -> Any:
+def import_ipex() -> ModuleType:
     if importlib.util.find_spec("intel_extension_for_pytorch") is None:
         raise MissingDependencyError("intel-extension-for-pytorch", "the ipex backend", INSTALL)
     _transformers5_shim()
@@ -91,5 +93,5 @@ class IPEX:
 
         return WallClock(run, keep=module)
 
-    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
         return {}

@@ -12,14 +12,18 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from hwnas.errors import MissingDependencyError
 from hwnas.profilers.backends.base import BackendError
 from hwnas.profilers.programs import Program
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def require(module: str, dist: str, purpose: str) -> Any:
+
+def require(module: str, dist: str, purpose: str) -> ModuleType:
     import importlib
     try:
         return importlib.import_module(module)
@@ -54,5 +58,5 @@ def export_onnx(program: Program, path: Path) -> Path:
     return path
 
 
-def numpy_feeds(program: Program) -> dict[str, Any]:
+def numpy_feeds(program: Program) -> dict[str, np.ndarray]:
     return {n: t.numpy() for n, t in zip(program.input_names, program.inputs, strict=True)}

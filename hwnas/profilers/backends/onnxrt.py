@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
 from hwnas.hw_profiles.schema import HardwareProfile
-from hwnas.profilers.backends.base import WallClock, set_torch_threads, threads_for
+from hwnas.profilers.backends.base import Telemetry, WallClock, set_torch_threads, threads_for
 from hwnas.profilers.backends.onnx_export import export_onnx, numpy_feeds, require
 from hwnas.profilers.programs import Program
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 PROVIDERS = ["CPUExecutionProvider"]
 
@@ -35,7 +38,7 @@ class OnnxRuntime:
     def setup(self, hw: HardwareProfile) -> None:
         set_torch_threads(hw)  # for the export
 
-    def session(self, path: Path, hw: HardwareProfile) -> Any:
+    def session(self, path: Path, hw: HardwareProfile) -> onnxruntime.InferenceSession:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -54,5 +57,5 @@ class OnnxRuntime:
         sess.run(None, feeds)  # fail here, not inside the timer
         return WallClock(lambda: sess.run(None, feeds), keep=sess)
 
-    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
         return {}

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.hw_profiles.schema import HardwareProfile
-from hwnas.profilers.backends.base import WallClock, set_torch_threads, threads_for
+from hwnas.profilers.backends.base import Telemetry, WallClock, set_torch_threads, threads_for
 from hwnas.profilers.backends.onnx_export import export_onnx, numpy_feeds, require
 from hwnas.profilers.programs import Program
+
+if TYPE_CHECKING:
+    import openvino
 
 PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
@@ -31,7 +34,7 @@ class OpenVINO:
     def setup(self, hw: HardwareProfile) -> None:
         set_torch_threads(hw)
 
-    def compile(self, path: Path, hw: HardwareProfile) -> Any:
+    def compile(self, path: Path, hw: HardwareProfile) -> openvino.CompiledModel:
         import openvino as ov
 
         core = ov.Core()
@@ -49,5 +52,5 @@ class OpenVINO:
         request.infer(feeds)  # fail here, not inside the timer
         return WallClock(lambda: request.infer(feeds), keep=(compiled, request))
 
-    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
         return {}

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
 from hwnas.hw_profiles.schema import HardwareProfile
 from hwnas.profilers.backends.base import (
+    Telemetry,
     WallClock,
     cast_inputs,
     set_torch_threads,
@@ -22,8 +23,12 @@ from hwnas.profilers.backends.base import (
 )
 from hwnas.profilers.programs import Program
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-def quantize_int8(module: Any) -> Any:
+
+def quantize_int8(module: nn.Module) -> nn.Module:
     """Dynamic int8 quantization of every Linear; returns the new module."""
     import torch
     from torch import nn
@@ -40,7 +45,7 @@ def quantize_int8(module: Any) -> Any:
     return q
 
 
-def count_int8_linears(module: Any) -> int:
+def count_int8_linears(module: nn.Module) -> int:
     from torch.ao.nn.quantized.dynamic import Linear as DynLinear
     return sum(isinstance(m, DynLinear) for m in module.modules())
 
@@ -56,7 +61,8 @@ class TorchCPU:
     def setup(self, hw: HardwareProfile) -> None:
         set_torch_threads(hw)
 
-    def convert(self, program: Program, hw: HardwareProfile) -> tuple[Any, tuple[Any, ...]]:
+    def convert(self, program: Program,
+                hw: HardwareProfile) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         """The module and inputs as this backend runs them (dtype, quantization)."""
         module = program.module
         if hw.dtype == "int8":
@@ -85,5 +91,5 @@ class TorchCPU:
 
         return WallClock(run, keep=module)
 
-    def telemetry(self, hw: HardwareProfile) -> dict[str, Any]:
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
         return {}
