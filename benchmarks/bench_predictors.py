@@ -47,11 +47,11 @@ def latency(hw: str, model: str, holdout: int, subnets: int, out: Path, sn: obje
         log(f"{hw}: layer profile ready ({time.perf_counter() - t0:.0f} s): {summary}")
         t0 = time.perf_counter()
         n = measure_for_report(t, store, holdout, subnets,
-                                   lambda i, k, s: log(f"{hw}: subnet {i + 1}/{k}"))
+                               lambda ev: log(f"{hw}: subnet {ev.done + 1}/{ev.total}"))
         log(f"{hw}: measured {n} new subnets for real ({time.perf_counter() - t0:.0f} s)")
         peaks = cached_peaks(t.hw.device, t.hw.dtype, t.hw.threads)
         trained = api.train(t, store)
-        res = {"hw": hw, "trained": trained}
+        res = {"hw": hw, "trained": trained.to_dict()}
         for stat in ("median", "min"):
             r = api.report(t, store, n_holdout=holdout, peaks=peaks, statistic=stat)
             files = write_report(r, out / hw / stat)

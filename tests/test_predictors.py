@@ -93,7 +93,7 @@ def test_train_predict_and_holdout_accuracy(env):
     t, store = env
     fill_all(store, t.hw, n_holdout=20, n_train=8)
     out = api.train(t, store)
-    assert out["n_train_subnets"] == 8
+    assert out.n_train_subnets == 8
     r = api.report(t, store, n_holdout=20, efficiency=False)
     main = r.latency["xgboost-layers"]["primary"]
     assert r.n_holdout == 20
@@ -101,9 +101,9 @@ def test_train_predict_and_holdout_accuracy(env):
     assert main["mape"] < r.latency["lookup-nearest"]["primary"]["mape"] * 2
     spec = t.space.full()
     row = api.predict(t, [spec])[0]
-    lo, hi = row["latency_interval_ms"]
-    assert lo <= row["latency_ms"] <= hi and row["in_domain"]
-    assert "accuracy" not in row
+    lo, hi = row.latency_interval_ms
+    assert lo <= row.latency_ms <= hi and row.in_domain
+    assert row.accuracy is None and "accuracy" not in row.to_dict()
 
 
 def test_save_load_round_trip_is_identical(env):
@@ -127,7 +127,7 @@ def test_save_load_round_trip_is_identical(env):
     for field in ("schema_version", "hwnas_version", "feature_names", "hw_profile",
                   "fingerprint", "training_data_hash", "metrics"):
         assert field in side
-    assert out["latency_dir"]
+    assert out.latency_dir is not None and out.to_dict()["latency_dir"]
 
 
 def test_pickle_is_refused(env, tmp_path):
@@ -167,8 +167,8 @@ def test_domain_flag_for_unprofiled_choice(env):
     inside = t.space.uniform(width=t.space.width_choices[-1])
     outside = t.space.uniform(width=skip)
     rows = api.predict(t, [inside, outside])
-    assert rows[0]["in_domain"] and not rows[1]["in_domain"]
-    assert str(skip) in rows[1]["domain_reasons"][0]
+    assert rows[0].in_domain and not rows[1].in_domain
+    assert str(skip) in rows[1].domain_reasons[0]
 
 
 def test_accuracy_predictor_trains_saves_and_predicts(env):
@@ -177,14 +177,16 @@ def test_accuracy_predictor_trains_saves_and_predicts(env):
     fill_all(store, t.hw, n_holdout=0, n_train=4)
     fill_evaluations(store, t.space, fingerprint(t.model), n=40)
     out = api.train(t, store)
-    assert out["accuracy"]["n_subnets"] == 40
+    assert out.accuracy is not None and out.accuracy.n_subnets == 40
     row = api.predict(t, [t.space.full()])[0]
-    assert 0.4 < row["accuracy"] < 0.7
-    folder = Path(out["accuracy"]["dir"])
+    assert row.accuracy is not None and 0.4 < row.accuracy < 0.7
+    assert row.to_dict()["accuracy_tasks"] == ["arc_easy"]
+    assert out.accuracy.dir is not None
+    folder = Path(out.accuracy.dir)
     est, meta = persist.load_accuracy(folder)
     assert meta["tasks"] == ["arc_easy"]
     X = subnet_matrix(t.space, [t.space.full()])
-    assert est.predict(X)[0] == pytest.approx(row["accuracy"])
+    assert est.predict(X)[0] == pytest.approx(row.accuracy)
     with pytest.raises(InputError, match="fingerprint"):
         persist.load_accuracy(folder, "other")
 

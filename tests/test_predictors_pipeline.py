@@ -41,10 +41,10 @@ def test_fake_backend_pipeline(setup):
     assert ensure_subnets(t, store, specs, supernet=sn) == 18
     assert ensure_subnets(t, store, specs, supernet=sn) == 0  # resumes: nothing left
     out = api.train(t, store)
-    assert out["n_train_subnets"] == 6
+    assert out.n_train_subnets == 6
     r = api.report(t, store, n_holdout=12, efficiency=False)
     main = r.latency["xgboost-layers"]["primary"]
     assert r.n_holdout == 12
     assert main["mape"] < 10.0 and main["spearman"] > 0.8
     row = api.predict(t, [t.space.full()])[0]
-    assert row["latency_ms"] > 0 and row["in_domain"]
+    assert row.latency_ms > 0 and row.in_domain

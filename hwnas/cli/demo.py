@@ -3,6 +3,7 @@ this machine's CPU profile. Re-running it continues from the store."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -30,13 +31,12 @@ def demo_cmd(
     from hwnas.pipeline.demo import DemoSettings, run_demo
     from hwnas.store import open_store
 
-    kw = dict(hw=hw, model=model, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
-              seed=seed, evaluator=evaluator, lock=str(timing_lock) if timing_lock else None)
-    if evals is not None:
-        kw["evals"] = evals
-    if profile_min is not None:
-        kw["profile_min"] = profile_min
-    s = DemoSettings.quick(**kw) if quick else DemoSettings(**kw)  # type: ignore[arg-type]
+    base = DemoSettings.quick() if quick else DemoSettings()
+    s = dataclasses.replace(
+        base, hw=hw, model=model, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        seed=seed, evaluator=evaluator, lock=str(timing_lock) if timing_lock else None,
+        evals=base.evals if evals is None else evals,
+        profile_min=base.profile_min if profile_min is None else profile_min)
 
     def say(text: str) -> None:
         if not as_json:
@@ -45,9 +45,7 @@ def demo_cmd(
     with open_store() as store:
         res = run_demo(s, store, say, progress_printer(as_json))
     if as_json:
-        print_json({"run": res.run, "report": str(res.report),
-                    "plot": str(res.plot) if res.plot else None,
-                    "predictor_report": str(res.predictor_report), "summary": res.summary})
+        print_json(res.to_dict())
         return
     from hwnas.cli.search import show
 

@@ -50,14 +50,14 @@ def train_cmd(
             ensure_subnets(t, store, train_subnet_specs(t.space, subnets), _progress)
         out = api.train(t, store, seed=seed, tasks=list(tasks) or None, statistic=statistic)
     if as_json:
-        print_json(out)
+        print_json(out.to_dict())
         return
-    rows = [["layer samples", out["n_layer_samples"]],
-            ["training subnets", out["n_train_subnets"]],
-            ["latency predictor", out.get("latency_dir", "")]]
-    if "accuracy" in out:
-        rows.append(["accuracy predictor", f"{out['accuracy']['n_subnets']} subnets, "
-                     f"{', '.join(out['accuracy']['tasks'])}"])
+    rows: list[list[object]] = [["layer samples", out.n_layer_samples],
+            ["training subnets", out.n_train_subnets],
+            ["latency predictor", out.latency_dir or ""]]
+    if out.accuracy is not None:
+        rows.append(["accuracy predictor", f"{out.accuracy.n_subnets} subnets, "
+                     f"{', '.join(out.accuracy.tasks)}"])
     table(f"predictors trained: {t.hw.name} / {model}", ["", ""], rows)
 
 
@@ -134,14 +134,14 @@ def predict_cmd(
     spec = t.space.validate(SubnetSpec.parse(subnet))
     row = api.predict(t, [spec], strict=strict)[0]
     if as_json:
-        print_json(row)
+        print_json(row.to_dict())
         return
-    lo, hi = row["latency_interval_ms"]
-    rows = [["latency_ms", f"{row['latency_ms']:.2f}  [{lo:.2f}, {hi:.2f}]"],
-            *[[k, f"{v:.2f}"] for k, v in row["per_workload_ms"].items()],
-            ["in domain", "yes" if row["in_domain"] else "; ".join(row["domain_reasons"])]]
-    if "accuracy" in row:
-        rows.append(["accuracy", f"{row['accuracy']:.4f}"])
+    lo, hi = row.latency_interval_ms
+    rows = [["latency_ms", f"{row.latency_ms:.2f}  [{lo:.2f}, {hi:.2f}]"],
+            *[[k, f"{v:.2f}"] for k, v in row.per_workload_ms.items()],
+            ["in domain", "yes" if row.in_domain else "; ".join(row.domain_reasons)]]
+    if row.accuracy is not None:
+        rows.append(["accuracy", f"{row.accuracy:.4f}"])
     table(f"prediction: {t.hw.name} / {model}", ["", ""], rows)
 
 

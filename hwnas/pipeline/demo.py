@@ -12,11 +12,16 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
 from hwnas.store import Storage
+
+if TYPE_CHECKING:
+    from hwnas.predictors.api import TrainResult
+    from hwnas.predictors.metrics import RegressionMetrics
+    from hwnas.profilers.runner import ProfileSummary
 
 Say = Callable[[str], None]
 
@@ -42,10 +47,10 @@ class DemoSettings:
     lock: str | None = None
 
     @classmethod
-    def quick(cls, **kw: Any) -> DemoSettings:
-        small = dict(evals=10, init=6, batch=2, limit=20, final_limit=40, final_max=2,
-                     inner_pop=24, inner_gens=8, profile_min=3.0, holdout=5, train_subnets=3)
-        return cls(**{**small, **kw})
+    def quick(cls) -> DemoSettings:
+        """Every step shrunk; change fields with `dataclasses.replace`."""
+        return cls(evals=10, init=6, batch=2, limit=20, final_limit=40, final_max=2,
+                   inner_pop=24, inner_gens=8, profile_min=3.0, holdout=5, train_subnets=3)
 
     def search_config(self) -> SearchConfig:
         return SearchConfig(hw=self.hw, model=self.model, tasks=self.tasks, evals=self.evals,
@@ -55,13 +60,11 @@ class DemoSettings:
                             evaluator=self.evaluator)
 
     def run_name(self) -> str:
-        tag = "quick" if self == DemoSettings.quick(**_same(self)) else "full"
+        quick = dataclasses.replace(DemoSettings.quick(), hw=self.hw, model=self.model,
+                                    tasks=self.tasks, seed=self.seed, evaluator=self.evaluator,
+                                    lock=self.lock)
+        tag = "quick" if self == quick else "full"
         return f"demo-{Path(self.model).name}-{self.hw}-seed{self.seed}-{tag}"
-
-
-def _same(s: DemoSettings) -> dict[str, Any]:
-    keep = ("hw", "model", "tasks", "seed", "evaluator", "lock")
-    return {k: getattr(s, k) for k in keep}
 
 
 @dataclass
@@ -70,10 +73,34 @@ class DemoResult:
     report: Path
     plot: Path | None
     predictor_report: Path
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # the run summary (`hwnas.search.runs.summary`), JSON
+
+    def to_dict(self) -> dict[str, object]:
+        """As `hwnas demo --json` prints it."""
+        return {"run": self.run, "report": str(self.report),
+                "plot": str(self.plot) if self.plot else None,
+                "predictor_report": str(self.predictor_report), "summary": self.summary}
 
 
-def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PredictorStage:
+    """What the demo's profiling and predictor steps produced: the layer-profiling summary,
+    the trained predictors, and the held-out report of the main latency predictor."""
+
+    profile: ProfileSummary
+    trained: TrainResult
+    report_dir: Path
+    latency_metrics: RegressionMetrics  # the main predictor's, on the primary metric
+    n_holdout: int
+
+    def to_dict(self) -> dict[str, object]:
+        """The plain form that the run's report (`hwnas.search.report.markdown`) reads."""
+        return {"profile": self.profile.to_dict(), "trained": self.trained.to_dict(),
+                "report_dir": str(self.report_dir), "latency_metrics": self.latency_metrics,
+                "n_holdout": self.n_holdout}
+
+
+def profile_and_predict(s: DemoSettings, store: Storage, say: Say) -> PredictorStage:
     """Profile layers (budgeted, resumable), measure a few whole subnets, train the latency
     predictor and write its held-out report."""
     from hwnas.pipeline.measure import ensure_subnets
@@ -107,8 +134,8 @@ def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]
     main = rep.latency[MAIN]["primary"]
     say(f"    {MAIN}: held-out MAPE {main['mape']:.1f}%, within ±10% "
         f"{main['within_10'] * 100:.0f}% of {rep.n_holdout} subnets")
-    return {"profile": prof.to_dict(), "trained": trained, "report_dir": str(folder),
-            "latency_metrics": rep.latency[MAIN]["primary"], "n_holdout": rep.n_holdout}
+    return PredictorStage(profile=prof, trained=trained, report_dir=folder,
+                          latency_metrics=main, n_holdout=rep.n_holdout)
 
 
 def run_demo(s: DemoSettings, store: Storage, say: Say,
@@ -132,5 +159,5 @@ def run_demo(s: DemoSettings, store: Storage, say: Say,
     report = folder / "report.md"
     from hwnas.search.report import markdown
 
-    report.write_text(markdown(summ, pred, plot, dataclasses.asdict(s)))
-    return DemoResult(name, report, plot, Path(pred["report_dir"]), summ)
+    report.write_text(markdown(summ, pred.to_dict(), plot, dataclasses.asdict(s)))
+    return DemoResult(name, report, plot, pred.report_dir, summ)

@@ -1,35 +1,46 @@
 """What the CLI and the search call: train from the store, predict a subnet, build a report.
 
-Each function takes a hardware profile name (or `HardwareProfile`), a model name and a store,
-and returns plain values. Missing data raises an `InputError` naming the command to run.
+Each function takes a `HardwareTarget` (a hardware profile and a model, resolved by
+`resolve_target`) and a `Storage`, and returns plain values: `TrainResult`, `PredictedSubnet`,
+`PredictorReport`. Missing data raises an `InputError` naming the command to run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwnas.errors import InputError
 from hwnas.predictors import holdout as ho
 from hwnas.predictors import persist
+from hwnas.predictors.composed import ComposedLatency, Overhead
 from hwnas.predictors.data import (
+    AccuracySample,
     Primary,
     load_accuracy_samples,
     load_profile_data,
     load_subnet_samples,
 )
+from hwnas.predictors.estimators import AccuracyPredictor
+from hwnas.store import Storage
 from hwnas.supernet.arch import ArchInfo, arch_info
 from hwnas.supernet.space import SearchSpace, SubnetSpec
+
+if TYPE_CHECKING:
+    from hwnas.hw_profiles.schema import HardwareProfile
+    from hwnas.predictors.report import PredictorReport
+    from hwnas.profilers.peaks import Peaks
 
 
 @dataclass(frozen=True)
 class HardwareTarget:
     """A hardware profile and a model shape, resolved."""
 
-    hw: Any  # HardwareProfile
+    hw: HardwareProfile
     model: str
     arch: ArchInfo
     space: SearchSpace
@@ -43,16 +54,17 @@ class HardwareTarget:
         return self.arch.key()
 
 
-def resolve_target(hw: Any, model: str) -> HardwareTarget:
-    from hwnas.hw_profiles import load_profile
+def resolve_target(hw: str | Path | HardwareProfile, model: str) -> HardwareTarget:
+    """`hw`: a profile name, the path of a profile YAML, or a loaded profile."""
+    from hwnas.hw_profiles import HardwareProfile, load_profile
     from hwnas.supernet.models import load_config
 
-    profile = load_profile(hw)
+    profile = hw if isinstance(hw, HardwareProfile) else load_profile(hw)
     arch = arch_info(load_config(model))
     return HardwareTarget(profile, model, arch, SearchSpace.default(arch))
 
 
-def missing_subnets(t: HardwareTarget, store: Any, specs: list[SubnetSpec]) -> list[SubnetSpec]:
+def missing_subnets(t: HardwareTarget, store: Storage, specs: list[SubnetSpec]) -> list[SubnetSpec]:
     """The specs whose two primary-metric workloads are not both in the store yet."""
     need = {t.primary.prefill.name, t.primary.decode.name}
     have = {s.spec.key() for s in load_subnet_samples(store, t.hw.name, t.arch_key)
@@ -60,8 +72,54 @@ def missing_subnets(t: HardwareTarget, store: Any, specs: list[SubnetSpec]) -> l
     return [s for s in specs if s.key() not in have]
 
 
-def train(t: HardwareTarget, store: Any, *, seed: int = 0, tasks: list[str] | None = None,
-          save: bool = True, statistic: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainedAccuracy:
+    """The accuracy predictor that `train` fitted: on which tasks, from how many evaluated
+    subnets, and where it was saved (None: not saved)."""
+
+    tasks: list[str]
+    n_subnets: int
+    dir: Path | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"tasks": list(self.tasks), "n_subnets": self.n_subnets}
+        if self.dir is not None:
+            out["dir"] = str(self.dir)
+        return out
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` fitted and where it saved it (`latency_dir` None: not saved; `accuracy`
+    None: no accuracy predictor, as no evaluations were stored)."""
+
+    hw: str
+    model: str
+    arch_key: str
+    n_layer_samples: int
+    n_train_subnets: int
+    overheads: dict[str, Overhead]  # workload name -> composition-overhead model
+    wholenet: bool  # whether a whole-network predictor was trained (>= 3 training subnets)
+    statistic: str
+    latency_dir: Path | None = None
+    accuracy: TrainedAccuracy | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """As `hwnas predictors train --json` prints it."""
+        out: dict[str, object] = {
+            "hw": self.hw, "model": self.model, "arch_key": self.arch_key,
+            "n_layer_samples": self.n_layer_samples, "n_train_subnets": self.n_train_subnets,
+            "overheads": {k: v.to_dict() for k, v in self.overheads.items()},
+            "wholenet": self.wholenet, "statistic": self.statistic}
+        if self.latency_dir is not None:
+            out["latency_dir"] = str(self.latency_dir)
+        if self.accuracy is not None:
+            out["accuracy"] = self.accuracy.to_dict()
+        return out
+
+
+def train(t: HardwareTarget, store: Storage, *, seed: int = 0, tasks: list[str] | None = None,
+          save: bool = True, statistic: str | None = None) -> TrainResult:
     """Train the latency predictor (and the accuracy predictor when evaluations exist).
     `statistic`: of each record's runs; default the profile's `timer.statistic`."""
     from hwnas.predictors.train import train_accuracy, train_latency
@@ -70,28 +128,32 @@ def train(t: HardwareTarget, store: Any, *, seed: int = 0, tasks: list[str] | No
     data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic)
     train_subnets, _ = ho.split_subnets(t.space, data.subnets, 0)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, train_subnets, seed)
-    out: dict[str, Any] = {"hw": t.hw.name, "model": t.model, "arch_key": t.arch_key,
-                           "n_layer_samples": len(data.layers),
-                           "n_train_subnets": len(train_subnets),
-                           "overheads": {k: v.to_dict()
-                                         for k, v in bundle.composed.overheads.items()},
-                           "wholenet": bundle.wholenet is not None, "statistic": statistic}
+    latency_dir = None
     if save:
-        out["latency_dir"] = str(persist.save_latency(
-            bundle, persist.latency_dir(t.hw.name, t.arch_key), t.hw.to_dict(), t.model))
+        latency_dir = persist.save_latency(
+            bundle, persist.latency_dir(t.hw.name, t.arch_key), t.hw.to_dict(), t.model)
+    trained_acc = None
     acc = _accuracy_samples(t, store, tasks)
     if acc is not None:
         samples, used, fp = acc
         est = train_accuracy(t.space, samples, seed)
-        out["accuracy"] = {"tasks": used, "n_subnets": len(samples)}
+        acc_dir = None
         if save:
-            out["accuracy"]["dir"] = str(persist.save_accuracy(
+            acc_dir = persist.save_accuracy(
                 est, persist.accuracy_dir(fp, used), model=t.model, model_fp=fp, tasks=used,
-                space=t.space, data_hash=_samples_hash(samples)))
-    return out
+                space=t.space, data_hash=_samples_hash(samples))
+        trained_acc = TrainedAccuracy(used, len(samples), acc_dir)
+    return TrainResult(hw=t.hw.name, model=t.model, arch_key=t.arch_key,
+                       n_layer_samples=len(data.layers), n_train_subnets=len(train_subnets),
+                       overheads=dict(bundle.composed.overheads),
+                       wholenet=bundle.wholenet is not None, statistic=statistic,
+                       latency_dir=latency_dir, accuracy=trained_acc)
 
 
-def _accuracy_samples(t: HardwareTarget, store: Any, tasks: list[str] | None) -> Any:
+def _accuracy_samples(t: HardwareTarget, store: Storage, tasks: list[str] | None
+                      ) -> tuple[list[AccuracySample], list[str], str] | None:
+    """(samples, tasks used, model fingerprint), or None when there are too few to train on
+    and no task was asked for."""
     from hwnas.supernet.models import fingerprint
 
     fp = fingerprint(t.model)
@@ -110,13 +172,47 @@ def _accuracy_samples(t: HardwareTarget, store: Any, tasks: list[str] | None) ->
     return samples, used, fp
 
 
-def _samples_hash(samples: Any) -> str:
+def _samples_hash(samples: Sequence[AccuracySample]) -> str:
     blob = json.dumps(sorted([s.spec.to_json(), s.accuracy] for s in samples))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class PredictedSubnet:
+    """`predict`'s answer for one subnet: the primary metric with its 90% interval and the
+    per-workload latencies (ms), whether the subnet lies inside the training data (and why
+    not), and the accuracy (with interval and tasks) where an accuracy predictor exists."""
+
+    subnet: str  # SubnetSpec.key()
+    latency_ms: float
+    latency_interval_ms: tuple[float, float]
+    per_workload_ms: dict[str, float]
+    in_domain: bool
+    domain_reasons: list[str]
+    primary_metric: str  # the profile's description of its primary metric
+    hw: str
+    accuracy: float | None = None
+    accuracy_interval: tuple[float, float] | None = None
+    accuracy_tasks: list[str] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """As `hwnas predict --json` prints it (no accuracy keys without a predictor)."""
+        out: dict[str, object] = {
+            "subnet": self.subnet, "latency_ms": self.latency_ms,
+            "latency_interval_ms": list(self.latency_interval_ms),
+            "per_workload_ms": dict(self.per_workload_ms), "in_domain": self.in_domain,
+            "domain_reasons": list(self.domain_reasons), "primary_metric": self.primary_metric,
+            "hw": self.hw}
+        if self.accuracy is not None:
+            out["accuracy"] = self.accuracy
+            out["accuracy_interval"] = (list(self.accuracy_interval)
+                                        if self.accuracy_interval is not None else None)
+            out["accuracy_tasks"] = self.accuracy_tasks
+        return out
+
+
 def predict(t: HardwareTarget, specs: list[SubnetSpec], *, strict: bool = False,
-            with_accuracy: bool = True) -> list[dict[str, Any]]:
+            with_accuracy: bool = True) -> list[PredictedSubnet]:
     """Predicted latency (primary metric with its 90% interval, per workload), domain flag,
     and accuracy where an accuracy predictor of this model exists."""
     from hwnas.hw_profiles import collect_fingerprint
@@ -133,28 +229,30 @@ def predict(t: HardwareTarget, specs: list[SubnetSpec], *, strict: bool = False,
                                   strict)
     pred = bundle.predict(specs)
     acc = _load_accuracy(t) if with_accuracy else None
-    acc_vals = None
+    accuracy: list[tuple[float, tuple[float, float]]] = []
+    acc_tasks: list[str] | None = None
     if acc is not None:
         est, meta = acc
-        acc_vals = est.predict(subnet_matrix(t.space, specs))
-        lo, hi = est.predict_interval(subnet_matrix(t.space, specs))
+        X = subnet_matrix(t.space, specs)
+        lo, hi = est.predict_interval(X)
+        accuracy = [(float(v), (float(a), float(b)))
+                    for v, a, b in zip(est.predict(X), lo, hi, strict=True)]
+        acc_tasks = meta["tasks"]
     out = []
     for i, s in enumerate(specs):
-        row: dict[str, Any] = {
-            "subnet": s.key(), "latency_ms": float(pred.primary[i]),
-            "latency_interval_ms": [float(pred.low[i]), float(pred.high[i])],
-            "per_workload_ms": {k: float(v[i]) for k, v in pred.workloads.items()},
-            "in_domain": bool(pred.in_domain[i]), "domain_reasons": pred.reasons[i],
-            "primary_metric": t.hw.primary.describe(), "hw": t.hw.name}
-        if acc_vals is not None and acc is not None:
-            row["accuracy"] = float(acc_vals[i])
-            row["accuracy_interval"] = [float(lo[i]), float(hi[i])]
-            row["accuracy_tasks"] = acc[1]["tasks"]
-        out.append(row)
+        value, interval = accuracy[i] if accuracy else (None, None)
+        out.append(PredictedSubnet(
+            subnet=s.key(), latency_ms=float(pred.primary[i]),
+            latency_interval_ms=(float(pred.low[i]), float(pred.high[i])),
+            per_workload_ms={k: float(v[i]) for k, v in pred.workloads.items()},
+            in_domain=bool(pred.in_domain[i]), domain_reasons=pred.reasons[i],
+            primary_metric=t.hw.primary.describe(), hw=t.hw.name, accuracy=value,
+            accuracy_interval=interval, accuracy_tasks=acc_tasks))
     return out
 
 
-def _load_accuracy(t: HardwareTarget) -> Any:
+def _load_accuracy(t: HardwareTarget) -> tuple[AccuracyPredictor, dict[str, Any]] | None:
+    """This model's saved accuracy predictor and its sidecar, if one was trained."""
     from hwnas.paths import cache_dir
     from hwnas.supernet.models import fingerprint
 
@@ -163,8 +261,7 @@ def _load_accuracy(t: HardwareTarget) -> Any:
     found = sorted(root.glob(f"*/{persist.SIDECAR}")) if root.is_dir() else []
     if not found:
         return None
-    est, meta = persist.load_accuracy(found[0].parent, fp)
-    return est, meta
+    return persist.load_accuracy(found[0].parent, fp)
 
 
 def report_dir(t: HardwareTarget) -> Path:
@@ -178,9 +275,9 @@ def report_specs(t: HardwareTarget, n_holdout: int, n_train: int) -> list[Subnet
     return ho.holdout_specs(t.space, n_holdout) + ho.train_subnet_specs(t.space, n_train)
 
 
-def report(t: HardwareTarget, store: Any, *, n_holdout: int = 50, peaks: Any = None, seed: int = 0,
-           tasks: list[str] | None = None, efficiency: bool = True,
-           statistic: str | None = None) -> Any:
+def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
+           peaks: Peaks | None = None, seed: int = 0, tasks: list[str] | None = None,
+           efficiency: bool = True, statistic: str | None = None) -> PredictorReport:
     """Held-out metrics of every latency predictor and baseline, the sample-efficiency curve,
     and the accuracy predictor's cross-validated metrics when evaluations exist."""
     from hwnas.predictors import report as rp
@@ -216,9 +313,10 @@ def report(t: HardwareTarget, store: Any, *, n_holdout: int = 50, peaks: Any = N
         notes.append(f"roofline peaks: {peaks.flops_per_s / 1e9:.1f} GFLOP/s, "
                      f"{peaks.bytes_per_s / 1e9:.1f} GB/s (torch matmul and copy)")
     comp = models[rp.MAIN]
-    notes.append("composition overhead per workload: " + "; ".join(
-        f"{k}: {v.kind} {[round(c, 3) for c in v.coef]} (LOO rel. sd {v.rel_sd:.3f})"
-        for k, v in comp.overheads.items()))
+    if isinstance(comp, ComposedLatency):  # always: the main predictor is layer-composed
+        notes.append("composition overhead per workload: " + "; ".join(
+            f"{k}: {v.kind} {[round(c, 3) for c in v.coef]} (LOO rel. sd {v.rel_sd:.3f})"
+            for k, v in comp.overheads.items()))
     r = rp.PredictorReport(
         hw=t.hw.name, model=t.model, arch_key=t.arch_key, primary=t.primary.to_dict(),
         n_layer_samples=len(data.layers), n_train_subnets=len(train_subnets),

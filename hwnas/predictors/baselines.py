@@ -11,7 +11,7 @@ The roofline baseline lives in `roofline.py`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -20,9 +20,22 @@ from hwnas.predictors.data import Primary, SubnetSample
 from hwnas.predictors.features import LAYER_FEATURES, subnet_matrix
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
+if TYPE_CHECKING:
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import Pipeline
+
 _I = {n: i for i, n in enumerate(LAYER_FEATURES)}
 _LINEAR_COLS = [_I["flops"], _I["weight_bytes"], _I["kv_bytes"], _I["act_bytes"]]
 _LOOKUP_COLS = [_I["width"], _I["kv_heads"], _I["tokens"], _I["context"], _I["batch"]]
+
+
+class Regressor(Protocol):
+    """A scikit-learn regressor as the whole-network predictor uses it: `fit` returns the
+    fitted regressor itself (`LatencyPredictor`, Ridge or SVR pipelines)."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Regressor: ...
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
 
 
 class LinearLayers:
@@ -31,7 +44,7 @@ class LinearLayers:
     def fit(self, X: np.ndarray, y: np.ndarray) -> LinearLayers:
         from sklearn.linear_model import LinearRegression
 
-        self.models_: dict[float, Any] = {}
+        self.models_: dict[float, LinearRegression] = {}
         for phase in np.unique(X[:, _I["is_decode"]]):
             m = X[:, _I["is_decode"]] == phase
             self.models_[float(phase)] = LinearRegression().fit(X[m][:, _LINEAR_COLS], y[m])
@@ -68,7 +81,7 @@ class LookupLayers:
         return out[None, :]
 
 
-def ridge() -> Any:
+def ridge() -> Pipeline:
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -76,7 +89,7 @@ def ridge() -> Any:
     return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
 
 
-def svr() -> Any:
+def svr() -> TransformedTargetRegressor:
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -90,14 +103,14 @@ class WholeNetLatency:
     """One regressor per primary workload on subnet features (encoding + analytic totals)."""
 
     def __init__(self, space: SearchSpace, dtype: str, primary: Primary,
-                 make: Callable[[], Any]) -> None:
+                 make: Callable[[], Regressor]) -> None:
         self.space = space
         self.dtype = dtype
         self.primary = primary
         self.make = make
 
     def fit(self, subnets: list[SubnetSample] | tuple[SubnetSample, ...]) -> WholeNetLatency:
-        self.models_: dict[str, Any] = {}
+        self.models_: dict[str, Regressor] = {}
         for wl in (self.primary.prefill, self.primary.decode):
             have = [s for s in subnets if wl.name in s.per_workload]
             if len(have) < 3:

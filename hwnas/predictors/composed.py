@@ -13,7 +13,7 @@ Every predictor, composed or whole-network, answers `predict_subnets(specs)` wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 import numpy as np
 
@@ -27,7 +27,24 @@ Z90 = 1.6449  # two-sided 90% normal quantile
 
 
 class LayerModel(Protocol):
-    def predict_members(self, X: Any) -> np.ndarray: ...
+    """What composing needs of a layer-level model: every member's latency (ms) of each
+    layer-feature row, shape (n_members, n_rows). `LatencyPredictor`, the layer baselines and
+    the roofline answer it."""
+
+    def predict_members(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class FittableLayerModel(LayerModel, Protocol):
+    """A `LayerModel` that learns from layer features and measured ms."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> object: ...
+
+
+class SubnetLatencyModel(Protocol):
+    """What the report and the search ask of any subnet latency predictor, composed
+    (`ComposedLatency`) or whole-network (`WholeNetLatency`)."""
+
+    def predict_subnets(self, specs: list[SubnetSpec]) -> SubnetPredictions: ...
 
 
 @dataclass
@@ -40,6 +57,14 @@ class SubnetPredictions:
     high: np.ndarray
     in_domain: np.ndarray
     reasons: list[list[str]] = field(default_factory=list)
+
+
+class OverheadDict(TypedDict):
+    """`Overhead.to_dict()`, as the sidecar and `hwnas predictors train --json` hold it."""
+
+    kind: str
+    coef: list[float]
+    rel_sd: float
 
 
 @dataclass(frozen=True)
@@ -58,11 +83,11 @@ class Overhead:
             return total
         return total + self.design(n_layers, total) @ np.asarray(self.coef)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> OverheadDict:
         return {"kind": self.kind, "coef": list(self.coef), "rel_sd": self.rel_sd}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Overhead:
+    def from_dict(cls, d: OverheadDict) -> Overhead:
         return cls(d["kind"], tuple(d["coef"]), float(d["rel_sd"]))
 
 

@@ -11,15 +11,20 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hwnas.errors import InputError
 from hwnas.evaluation.result import score_of
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.measurement import pick_ms
+from hwnas.store import Record, Storage
 from hwnas.supernet.space import SubnetSpec
+
+if TYPE_CHECKING:
+    from hwnas.hw_profiles.schema import HardwareProfile
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,14 @@ class SubnetSample:
     per_workload: dict[str, float]  # workload name -> median ms
 
 
+class PrimaryDict(TypedDict):
+    """`Primary.to_dict()`: the two workloads (`Workload.to_dict()`) and the decode steps."""
+
+    prefill: dict[str, int | str]
+    decode: dict[str, int | str]
+    decode_tokens: int
+
+
 @dataclass(frozen=True)
 class Primary:
     """The profile's primary metric: prefill + decode_tokens x one decode step."""
@@ -45,19 +58,28 @@ class Primary:
     decode: Workload
     decode_tokens: int
 
-    def compose(self, prefill_ms: Any, decode_ms: Any) -> Any:
+    @overload
+    def compose(self, prefill_ms: float, decode_ms: float) -> float: ...
+    @overload
+    def compose(self, prefill_ms: NDArray[np.float64],
+                decode_ms: NDArray[np.float64]) -> NDArray[np.float64]: ...
+
+    def compose(self, prefill_ms: float | NDArray[np.float64],
+                decode_ms: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
+        """The primary metric from prefill and decode-step latencies (numbers or arrays)."""
         return prefill_ms + self.decode_tokens * decode_ms
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PrimaryDict:
         return {"prefill": self.prefill.to_dict(), "decode": self.decode.to_dict(),
                 "decode_tokens": self.decode_tokens}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Primary:
-        return cls(Workload(**d["prefill"]), Workload(**d["decode"]), int(d["decode_tokens"]))
+    def from_dict(cls, d: PrimaryDict) -> Primary:
+        return cls(Workload.from_dict(d["prefill"]), Workload.from_dict(d["decode"]),
+                   int(d["decode_tokens"]))
 
     @classmethod
-    def of_profile(cls, hw: Any) -> Primary:
+    def of_profile(cls, hw: HardwareProfile) -> Primary:
         p = hw.primary
         return cls(Workload("prefill", p.prefill_tokens, 0, hw.batch),
                    Workload("decode", 1, p.prefill_tokens + p.decode_tokens // 2, hw.batch),
@@ -85,12 +107,12 @@ def _profile_hint(hw: str, model: str) -> str:
     return f"run `hwnas profile --hw {hw} --model {model}` first"
 
 
-def statistic_ms(rec: dict[str, Any], statistic: str = "median") -> float:
+def statistic_ms(rec: Record, statistic: str = "median") -> float:
     """The latency a stored record (`Measurement.to_dict()`) stands for (`pick_ms`)."""
     return pick_ms(rec["median_ms"], rec.get("times_ms", ()), statistic)
 
 
-def load_profile_data(store: Any, hw: str, arch_key: str, model: str,
+def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
                       statistic: str = "median") -> ProfileData:
     """Layer, fixed-part and subnet measurements of profile `hw` for model shape `arch_key`."""
     layer_recs = store.measurements(hw=hw, model=arch_key, kind="layer")
@@ -123,18 +145,18 @@ def load_profile_data(store: Any, hw: str, arch_key: str, model: str,
                        noisy_subnets=_noisy_share(subnet_recs))
 
 
-def _noisy_share(recs: list[dict[str, Any]]) -> float:
+def _noisy_share(recs: list[Record]) -> float:
     return float(np.mean([bool(r.get("noisy")) for r in recs])) if recs else 0.0
 
 
-def _layer_sample(rec: dict[str, Any], statistic: str) -> LayerSample:
+def _layer_sample(rec: Record, statistic: str) -> LayerSample:
     spec = rec["spec"]
     return LayerSample(width=int(spec["width"]), kv_heads=int(spec["kv_heads"]),
                        workload=Workload.from_dict(spec), ms=statistic_ms(rec, statistic),
                        timed_s=float(np.sum(rec.get("times_ms", ()))) / 1000.0)
 
 
-def load_subnet_samples(store: Any, hw: str, arch_key: str,
+def load_subnet_samples(store: Storage, hw: str, arch_key: str,
                         statistic: str = "median") -> tuple[SubnetSample, ...]:
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in store.measurements(hw=hw, model=arch_key, kind="subnet"):
@@ -149,7 +171,7 @@ def load_subnet_samples(store: Any, hw: str, arch_key: str,
     return tuple(sorted(out, key=lambda s: s.spec.key()))
 
 
-def _common_fingerprint(recs: list[dict[str, Any]]) -> dict[str, Any]:
+def _common_fingerprint(recs: list[Record]) -> dict[str, Any]:
     counts: dict[str, tuple[int, dict[str, Any]]] = {}
     for r in recs:
         fp = r.get("fingerprint") or {}
@@ -159,7 +181,7 @@ def _common_fingerprint(recs: list[dict[str, Any]]) -> dict[str, Any]:
     return max(counts.values(), key=lambda t: t[0])[1] if counts else {}
 
 
-def _hash(recs: list[dict[str, Any]]) -> str:
+def _hash(recs: list[Record]) -> str:
     items = sorted(json.dumps([r["spec"], r["median_ms"]], sort_keys=True) for r in recs)
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 
@@ -171,7 +193,7 @@ class AccuracySample:
     accuracy: float  # one task's metric, or the mean over the chosen tasks
 
 
-def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: str,
+def load_accuracy_samples(store: Storage, model_fp: str, full: SubnetSpec, model: str,
                           tasks: list[str] | None = None) -> tuple[list[AccuracySample], list[str]]:
     """Evaluated subnets of one model. Without `tasks`, the accuracy task with the most
     evaluated subnets; with several tasks, a subnet's target is the mean over them, kept only
@@ -215,7 +237,7 @@ def load_accuracy_samples(store: Any, model_fp: str, full: SubnetSpec, model: st
     return samples, use
 
 
-def _item_sets(recs: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def _item_sets(recs: list[Record]) -> dict[str, tuple[int, int]]:
     """task -> (the most common item count n, how many subnets were evaluated on it)."""
     count: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     for r in recs:
@@ -224,7 +246,7 @@ def _item_sets(recs: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
             for t, by_n in count.items()}
 
 
-def _eval_spec(rec: dict[str, Any], full: SubnetSpec) -> SubnetSpec | None:
+def _eval_spec(rec: Record, full: SubnetSpec) -> SubnetSpec | None:
     extra = rec.get("extra") or {}
     raw = extra.get("spec") or extra.get("subnet_spec")
     if raw is not None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from hwnas.predictors.report import PredictorReport
 
-def draw_all(report: Any, out_dir: Path) -> list[Path]:
+
+def draw_all(report: PredictorReport, out_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,12 +20,12 @@ def draw_all(report: Any, out_dir: Path) -> list[Path]:
         paths.append(scatter(report, out_dir / "scatter_primary.png"))
     if report.efficiency:
         paths.append(efficiency(report, out_dir / "sample_efficiency.png"))
-    if report.accuracy and "points" in report.accuracy:
+    if report.accuracy:
         paths.append(accuracy_scatter(report, out_dir / "accuracy_scatter.png"))
     return paths
 
 
-def scatter(report: Any, path: Path) -> Path:
+def scatter(report: PredictorReport, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     names = list(report.points)
@@ -54,7 +57,7 @@ def scatter(report: Any, path: Path) -> Path:
     return path
 
 
-def efficiency(report: Any, path: Path) -> Path:
+def efficiency(report: PredictorReport, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -81,10 +84,13 @@ def efficiency(report: Any, path: Path) -> Path:
     return path
 
 
-def accuracy_scatter(report: Any, path: Path) -> Path:
+def accuracy_scatter(report: PredictorReport, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    pts = report.accuracy["points"]
+    acc = report.accuracy
+    if acc is None:
+        raise ValueError("the report has no accuracy predictor section to draw")
+    pts = acc["points"]
     y = np.array(pts["measured"])
     names = [n for n in pts if n != "measured"]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 4), squeeze=False)
@@ -92,7 +98,7 @@ def accuracy_scatter(report: Any, path: Path) -> Path:
         ax.scatter(y, pts[name], s=10)
         lo, hi = y.min() - 0.02, y.max() + 0.02
         ax.plot([lo, hi], [lo, hi], color="gray", lw=0.8)
-        m = report.accuracy["metrics"][name]
+        m = acc["metrics"][name]
         ax.set_title(f"{name}: Spearman {m['spearman']:.2f}, MAE {m['mae']:.3f}", fontsize=9)
         ax.set_xlabel("measured accuracy")
         ax.set_ylabel("predicted (out of fold)")

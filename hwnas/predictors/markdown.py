@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hwnas.predictors.report import MAIN, PredictorReport
+from hwnas.predictors.report import MAIN, AccuracyReport, EfficiencyRow, PredictorReport
 
 
 def _fmt(v: float, pct: bool = False) -> str:
@@ -59,28 +57,28 @@ def render(r: PredictorReport) -> str:
     return "\n".join(out)
 
 
-def _efficiency(rows: list[dict[str, Any]]) -> list[str]:
+def _efficiency(rows: list[EfficiencyRow]) -> list[str]:
     if not rows:
         return []
     out = ["## Sample efficiency (primary metric, held-out; mean over random subsets)", "",
            "| predictor | layer samples | timed profiling s | MAPE % | within ±10% | Spearman |",
            "|---|---|---|---|---|---|"]
-    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, float], list[EfficiencyRow]] = {}
     for row in rows:
         groups.setdefault((row["predictor"], row["n_layer_samples"]), []).append(row)
     for (name, n), g in sorted(groups.items()):
-        mean = {k: sum(x[k] for x in g) / len(g) for k in ("timed_s", "mape", "within_10",
-                                                           "spearman")}
-        out.append(f"| {name} | {int(n)} | {mean['timed_s']:.1f} | {_fmt(mean['mape'])} | "
-                   f"{_fmt(mean['within_10'], True)} | {_fmt(mean['spearman'])} |")
+        timed_s = sum(x["timed_s"] for x in g) / len(g)
+        mape = sum(x["mape"] for x in g) / len(g)
+        within_10 = sum(x["within_10"] for x in g) / len(g)
+        spearman = sum(x["spearman"] for x in g) / len(g)
+        out.append(f"| {name} | {int(n)} | {timed_s:.1f} | {_fmt(mape)} | "
+                   f"{_fmt(within_10, True)} | {_fmt(spearman)} |")
     return out + [""]
 
 
-def _accuracy(acc: dict[str, Any]) -> list[str]:
+def _accuracy(acc: AccuracyReport | None) -> list[str]:
     if not acc:
         return []
-    if "error" in acc:
-        return ["## Accuracy predictor", "", f"- not reported: {acc['error']}", ""]
     out = ["## Accuracy predictor (5-fold out-of-fold predictions on evaluated subnets)", "",
            f"- tasks: {', '.join(acc['tasks'])}; {acc['n_subnets']} evaluated subnets; "
            f"accuracy range {acc['target_range'][0]:.3f}..{acc['target_range'][1]:.3f}", "",

@@ -3,19 +3,36 @@ Kendall, MAE and interval coverage."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def regression_metrics(measured: Any, predicted: Any, low: Any = None,
-                       high: Any = None) -> dict[str, float]:
+class RegressionMetrics(TypedDict):
+    """One predictor's metrics on one target (shares in 0..1, MAPE and max APE in %)."""
+
+    n: float
+    mape: float
+    rmse: float
+    mae: float
+    within_5: float
+    within_10: float
+    max_ape: float
+    spearman: float
+    kendall: float
+    interval_coverage: NotRequired[float]  # only when an interval was given
+    in_domain_share: NotRequired[float]  # set by the report for the primary metric
+
+
+def regression_metrics(measured: ArrayLike, predicted: ArrayLike, low: ArrayLike | None = None,
+                       high: ArrayLike | None = None) -> RegressionMetrics:
     y = np.asarray(measured, dtype=float)
     p = np.asarray(predicted, dtype=float)
     if y.shape != p.shape or y.size == 0:
         raise ValueError(f"need as many predictions as measurements, got {p.shape} vs {y.shape}")
     rel = np.abs(p - y) / np.maximum(np.abs(y), 1e-12)
-    out = {
+    out: RegressionMetrics = {
         "n": float(y.size),
         "mape": float(rel.mean() * 100),
         "rmse": float(np.sqrt(np.mean((p - y) ** 2))),

@@ -16,7 +16,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from hwnas.predictors.composed import ComposedLatency, Overhead
 from hwnas.predictors.data import Primary
 from hwnas.predictors.estimators import AccuracyPredictor, LatencyPredictor, _XGBEnsemble
 from hwnas.predictors.features import LAYER_FEATURES, subnet_feature_names
-from hwnas.predictors.train import LatencyBundle
+from hwnas.predictors.train import BundleMeta, LatencyBundle
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.space import SearchSpace
 
@@ -51,7 +51,19 @@ def accuracy_dir(model_fp: str, tasks: list[str]) -> Path:
 
 
 # ---- one estimator ---------------------------------------------------------------------------
-def save_estimator(est: _XGBEnsemble, folder: Path, stem: str) -> dict[str, Any]:
+EstimatorDict = TypedDict("EstimatorDict", {
+    "class": str,  # LatencyPredictor | AccuracyPredictor
+    "params": dict[str, Any],  # get_params(): the estimator's own arguments
+    "members": list[str],  # the members' UBJSON files, next to the sidecar
+    "n_features_in": int,
+    "n_train": int,
+    "domain_min": list[float],
+    "domain_max": list[float],
+})
+"""One saved estimator as its sidecar entry holds it."""
+
+
+def save_estimator(est: _XGBEnsemble, folder: Path, stem: str) -> EstimatorDict:
     files = []
     for i, m in enumerate(est.members_):
         name = f"{stem}_m{i}.ubj"
@@ -63,7 +75,7 @@ def save_estimator(est: _XGBEnsemble, folder: Path, stem: str) -> dict[str, Any]
             "domain_min": est.domain_min_.tolist(), "domain_max": est.domain_max_.tolist()}
 
 
-def load_estimator(folder: Path, d: dict[str, Any]) -> _XGBEnsemble:
+def load_estimator(folder: Path, d: EstimatorDict) -> _XGBEnsemble:
     from xgboost import XGBRegressor
 
     cls = {"LatencyPredictor": LatencyPredictor, "AccuracyPredictor": AccuracyPredictor}
@@ -112,7 +124,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _default(o: Any) -> Any:
+def _default(o: object) -> object:
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray | tuple | set):
@@ -171,7 +183,8 @@ def save_latency(bundle: LatencyBundle, folder: Path, hw_profile: dict[str, Any]
         "metrics": metrics or {},
     })
     if bundle.wholenet is not None:
-        data["wholenet"] = {name: save_estimator(m, folder, f"wholenet_{name.replace('@', '_')}")
+        data["wholenet"] = {name: save_estimator(_ensemble(m), folder,
+                                                 f"wholenet_{name.replace('@', '_')}")
                             for name, m in bundle.wholenet.models_.items()}
         data["wholenet_domain"] = bundle.wholenet.domain_.tolist()
     _write_json(folder / SIDECAR, data)
@@ -196,13 +209,17 @@ def load_latency(folder: Path, expected_fingerprint: str | None = None,
         wholenet = WholeNetLatency(space, d["dtype"], primary, LatencyPredictor)
         wholenet.models_ = {k: load_estimator(folder, v) for k, v in d["wholenet"].items()}
         wholenet.domain_ = np.array(d["wholenet_domain"], dtype=float)
-    meta = {k: d.get(k) for k in ("fingerprint", "training_data_hash", "n_layer_samples",
-                                  "statistic",
-                                  "n_train_subnets", "metrics", "hw_profile", "model")}
+    meta: BundleMeta = {"fingerprint": d.get("fingerprint"),
+                        "training_data_hash": d.get("training_data_hash"),
+                        "n_layer_samples": d.get("n_layer_samples"),
+                        "statistic": d.get("statistic"),
+                        "n_train_subnets": d.get("n_train_subnets"),
+                        "metrics": d.get("metrics"), "hw_profile": d.get("hw_profile"),
+                        "model": d.get("model")}
     return LatencyBundle(d["hw"], arch, d["dtype"], primary, comp, wholenet, meta)
 
 
-def _ensemble(model: Any) -> _XGBEnsemble:
+def _ensemble(model: object) -> _XGBEnsemble:
     if not isinstance(model, _XGBEnsemble):
         raise TypeError(f"only XGBoost layer models are saved, got {type(model).__name__}")
     return model

@@ -4,9 +4,8 @@ is fitted to the latency measurements: it is what one would predict without prof
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwnas.hw_profiles.workload import Workload
 from hwnas.predictors.features import LAYER_FEATURES
@@ -22,7 +21,7 @@ class RooflineLayers:
         self.peaks = peaks
         self._i = {n: LAYER_FEATURES.index(n) for n in LAYER_FEATURES}
 
-    def predict_members(self, X: Any) -> np.ndarray:
+    def predict_members(self, X: ArrayLike) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         i = self._i
         flops = X[:, i["flops"]]
