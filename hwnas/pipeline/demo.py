@@ -12,11 +12,14 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
 from hwnas.store import Storage
+
+if TYPE_CHECKING:
+    from hwnas.search.runs import RunSummary
 
 Say = Callable[[str], None]
 
@@ -70,7 +73,7 @@ class DemoResult:
     report: Path
     plot: Path | None
     predictor_report: Path
-    summary: dict[str, Any]
+    summary: RunSummary
 
 
 def profile_and_predict(s: DemoSettings, store: Any, say: Say) -> dict[str, Any]:
@@ -128,7 +131,7 @@ def run_demo(s: DemoSettings, store: Storage, say: Say,
     summ = summary(store, name)
     folder = run_dir(name)
     plot = pareto_png(RunState.load(store, name), summ, folder / "pareto.png") \
-        if summ["pareto"] else None
+        if summ.pareto else None
     report = folder / "report.md"
     from hwnas.search.report import markdown
 
