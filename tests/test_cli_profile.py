@@ -110,3 +110,23 @@ def test_profile_errors(files, capsys, monkeypatch):
     assert rc == 2 and ("sees no GPU" in err or "pinned" in err)
     rc, _, err = cli(["profile", "--hw", hw, "--model", "no-such-model"], capsys, monkeypatch)
     assert rc == 2 and "no-such-model" in err
+
+
+def test_measure_names_the_statistic_it_reports(tmp_path, capsys, monkeypatch):
+    from conftest import save_tiny_model_dir
+
+    from hwnas.hw_profiles import load_profile
+
+    hw = tmp_path / "fake-min.yaml"  # the statistic the shipped CPU profiles use
+    hw.write_text(fake_profile_yaml("fake-min", timer={"statistic": "min"}))
+    model = str(save_tiny_model_dir(tmp_path / "weights"))
+    statistic = load_profile(str(hw)).timer.statistic
+    assert statistic == "min"
+    spec = '{"layers": [0], "intermediate_size": [128], "kv_heads": [2]}'
+    rc, out, _ = cli(["measure", "--hw", str(hw), "--model", model, "--subnet", spec,
+                      "--primary-only", "--json"], capsys, monkeypatch)
+    data = json.loads(out)
+    assert rc == 0 and data["statistic"] == statistic and data["per_workload"]
+    rc, out, _ = cli(["measure", "--hw", str(hw), "--model", model, "--subnet", spec,
+                      "--primary-only"], capsys, monkeypatch)
+    assert rc == 0 and "min ms" in out and "median" not in out

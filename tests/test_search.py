@@ -15,7 +15,7 @@ from conftest import tiny_config
 
 from hwnas.errors import InputError
 from hwnas.search import Constraints, SearchConfig, search
-from hwnas.search.evaluators import FakeEvaluator
+from hwnas.search.evaluators import EvaluatorOptions, FakeEvaluator
 from hwnas.search.objectives import objectives
 from hwnas.search.problem import (
     ALGORITHMS,
@@ -49,8 +49,8 @@ def store(tmp_path):
 def outcome(store, name):
     st = RunState.load(store, name)
     s = summary(store, name)
-    return ([(k, r.measured.values) for k, r in st.evals.items()], s["hypervolume"],
-            [(p["key"], p["measured"]) for p in s["pareto"]])
+    return ([(k, r.measured.values) for k, r in st.evals.items()], s.hypervolume,
+            [(p.key, p.measured) for p in s.pareto])
 
 
 @pytest.mark.parametrize("strategy", ["linas", "nsga2", "random"])
@@ -194,6 +194,27 @@ def test_errors_are_clear(store, space):
         make_algorithm("nsga22", space, 10, 2)
 
 
+def test_evaluator_options_are_typed_and_unknown_names_refused(store, space, tmp_path):
+    cfg = SearchConfig(**SMALL)
+    with pytest.raises(InputError, match=r"unknown evaluator option\(s\) lokc, supernett; "
+                                         r"known: lock, supernet"):
+        search(cfg, store, "o", evaluator=FakeEvaluator(space), lokc="x", supernett=None)
+    with pytest.raises(InputError, match="evaluator option lock: expected a file path or "
+                                         "None, got int"):
+        search(cfg, store, "o", lock=3)
+    with pytest.raises(InputError, match="evaluator option supernet: expected a Supernet"):
+        search(cfg, store, "o", supernet="tiny")
+    assert store.run_config("o") is None  # refused before anything started
+    assert EvaluatorOptions.of(lock=tmp_path) == EvaluatorOptions(lock=tmp_path)
+    # through the registry: the builder gets the options as typed fields
+    model_dir = tmp_path / "tiny"
+    tiny_config(layers=6, intermediate=256).save_pretrained(model_dir)
+    name, st = search(SearchConfig(**{**SMALL, "model": str(model_dir)}), store, "f",
+                      lock=tmp_path / "timing.lock")
+    assert st.done is not None and st.used == SMALL["evals"]
+    assert st.start is not None and st.start["evaluator"]["evaluator"] == "fake"
+
+
 def test_unknown_task_and_missing_profile_name_the_fix(store, tmp_path):
     from hwnas.search.real import check_tasks, latency_bundle
 
@@ -211,30 +232,40 @@ def test_constraints_are_respected_by_the_front(store, space):
     search(SearchConfig(**SMALL, constraints=Constraints(max_latency_ms=bound)), store, "c",
            evaluator=FakeEvaluator(space))
     s = summary(store, "c")
-    assert s["pareto"] and all(p["search"]["latency_ms"] <= bound for p in s["pareto"])
+    assert s.pareto and all(p.search["latency_ms"] <= bound for p in s.pareto)
 
 
 def test_run_json_pick_and_list(store, space):
     cfg = SearchConfig(**{**SMALL, "objectives": ("accuracy", "latency", "params")})
     search(cfg, store, "j", evaluator=FakeEvaluator(space))
     s = summary(store, "j")
-    assert s["hw"] == "fake-hw" and len(s["hypervolume"]) == len(s["hypervolume_evals"])
-    assert set(s["reference"]["measured"]) >= {"latency_ms", "accuracy", "params"}
-    for p in s["pareto"]:
-        assert set(p["measured"]) >= {"latency_ms", "accuracy", "params"}
+    assert s.hw == "fake-hw" and len(s.hypervolume) == len(s.hypervolume_evals)
+    assert set(s.reference.measured or {}) >= {"latency_ms", "accuracy", "params"}
+    for p in s.pareto:
+        assert set(p.measured or {}) >= {"latency_ms", "accuracy", "params"}
+        assert "latency_ms" in p.predicted["mean"]
+    d = s.to_dict()  # the run JSON (`hwnas runs show --json`)
+    assert list(d) == ["name", "hw", "model", "tasks", "objectives", "strategy", "status",
+                       "evals_used", "evals", "config", "hypervolume", "hypervolume_evals",
+                       "normalisation", "reference", "pareto", "agreement", "evaluator"]
+    assert json.loads(json.dumps(d)) == d
+    for p in d["pareto"]:
+        assert list(p) == ["key", "subnet", "predicted", "search", "measured",
+                           "measured_detail"]
         assert set(p["subnet"]) == {"layers", "intermediate_size", "kv_heads"}
-        assert "latency_ms" in p["predicted"]["mean"]
-    lat = [p["measured"]["latency_ms"] for p in s["pareto"]]
-    assert lat == sorted(lat)
+    assert d["config"] == cfg.to_dict() and d["tasks"] == ["t"]
+    assert set(d["agreement"]["latency_ms"]) == {"n", "share", "tolerance", "relative_errors"}
+    lat = [p.measured["latency_ms"] for p in s.pareto if p.measured]
+    assert len(lat) == len(s.pareto) and lat == sorted(lat)
     model, spec = pick(store, "j", 1)
-    assert model == "tiny" and spec.to_dict() == s["pareto"][0]["subnet"]
+    assert model == "tiny" and spec.to_dict() == d["pareto"][0]["subnet"]
     with pytest.raises(InputError, match="--pick 99"):
         pick(store, "j", 99)
     with pytest.raises(InputError, match="no run named"):
         pick(store, "missing", 1)
     assert [r["name"] for r in list_runs(store)] == ["j"]
     curve = hv_curve(RunState.load(store, "j"), cfg)
-    assert len(curve) == cfg.evals and curve[-1][1] == pytest.approx(s["hypervolume"][-1])
+    assert len(curve) == cfg.evals and curve[-1][1] == pytest.approx(s.hypervolume[-1])
 
 
 def test_repair_keeps_a_layer_and_writes_the_canonical_encoding(space):

@@ -47,17 +47,18 @@ def test_real_evaluator_path(setup):
     profile_layers("fake-search", sn, store)
     name, st = search(cfg(model, task), store, "r", supernet=sn)
     s = summary(store, name)
-    assert s["status"] == "done" and s["evals_used"] == 8
-    ref = s["reference"]["measured"]
+    assert s.status == "done" and s.evals_used == 8
+    ref = s.reference.measured
+    assert ref is not None
     assert ref["accuracy"] >= 0 and ref["latency_ms"] > 0
     start = st.reference.values  # the search's reference carries the tasks' chance level
     assert start["accuracy_chance"] == pytest.approx(1 / 3)  # three choices per item
-    (detail,) = s["reference"]["measured_detail"]["tasks"].values()
+    (detail,) = (s.reference.measured_detail or {})["tasks"].values()
     assert detail["n"] == 12  # the final re-evaluation: all items
-    for p in s["pareto"]:
-        assert p["measured"]["latency_ms"] > 0
-        assert "latency_ms" in p["predicted"]["mean"]
-    assert s["agreement"]["latency_ms"]["n"] == len(s["pareto"])
+    for p in s.pareto:
+        assert p.measured is not None and p.measured["latency_ms"] > 0
+        assert "latency_ms" in p.predicted["mean"]
+    assert s.agreement["latency_ms"].n == len(s.pareto)
     subnet_timings = store.measurements(hw="fake-search", kind="subnet")
     assert len(subnet_timings) >= 8  # every real evaluation timed (primary workloads)
     n_evals = len(store.evaluations())
@@ -73,8 +74,8 @@ def test_real_evaluator_path(setup):
     evs = [p for _, k, p in store.events(name) if k == "eval"]
     assert {e["measured"]["detail"]["latency"]["source"] for e in evs} == {
         "layer-composed predictor"}
-    fin = summary(store, name)["pareto"]
-    assert all(p["measured_detail"]["latency"]["source"] == "measured" for p in fin)
+    fin = summary(store, name).pareto
+    assert all((p.measured_detail or {})["latency"]["source"] == "measured" for p in fin)
 
 
 def test_unknown_task_is_refused_before_loading(setup):
@@ -110,8 +111,8 @@ def test_relative_bounds_follow_the_full_model(setup, tmp_path):
 
     name, _ = search(cfg(model, task, latency="predicted",
                          constraints=Constraints(lat, params)), store, "rel", supernet=sn)
-    for p in summary(store, name)["pareto"]:
-        assert p["measured"]["params"] <= params
+    for p in summary(store, name).pareto:
+        assert p.measured is not None and p.measured["params"] <= params
     # resuming a run: the bounds come from the run's own stored predictor
     from hwnas.search.run import latency_dir
 

@@ -3,13 +3,17 @@ list|show`."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
 from hwnas.progress import Progress, ProgressEvent
+
+if TYPE_CHECKING:
+    from hwnas.store import Storage
 
 runs_app = typer.Typer(name="runs", no_args_is_help=True,
                        help="List search runs and show one (Pareto set, hypervolume, plot).")
@@ -115,49 +119,50 @@ def search_cmd(
         show(store, name, as_json)
 
 
-def show(store: Any, name: str, as_json: bool) -> None:
+def show(store: Storage, name: str, as_json: bool) -> None:
     from hwnas.search.plot import pareto_png
     from hwnas.search.run import run_dir
     from hwnas.search.runs import summary
     from hwnas.search.state import RunState
 
     s = summary(store, name)
-    if s["pareto"]:
-        s["plot"] = str(pareto_png(RunState.load(store, name), s, run_dir(name) / "pareto.png"))
+    if s.pareto:
+        png = pareto_png(RunState.load(store, name), s, run_dir(name) / "pareto.png")
+        s = dataclasses.replace(s, plot=str(png))
     if as_json:
-        print_json(s)
+        print_json(s.to_dict())
         return
-    ref = s["reference"]["measured"] or s["reference"]["search"] or {}
-    rows = []
-    for i, p in enumerate(s["pareto"], start=1):
-        m, pr = p["measured"] or {}, p["predicted"].get("mean", {})
+    ref = s.reference.best()
+    rows: list[list[object]] = []
+    for i, p in enumerate(s.pareto, start=1):
+        m, pr = p.measured or {}, p.predicted.get("mean", {})
         rows.append([i, _f(pr.get("latency_ms")), _f(m.get("latency_ms")),
                      _ratio(ref.get("latency_ms"), m.get("latency_ms")),
                      _f(pr.get("accuracy", pr.get("perplexity")), 3),
                      _f(m.get("accuracy", m.get("perplexity")), 3),
-                     _ratio(ref.get("params"), m.get("params")), p["key"]])
+                     _ratio(ref.get("params"), m.get("params")), p.key])
     rows.append(["full", "", _f(ref.get("latency_ms")), "1.00x", "",
                  _f(ref.get("accuracy", ref.get("perplexity")), 3), "1.00x", "full model"])
-    table(f"run {name}: {s['status']}, {s['evals_used']}/{s['evals']} real evaluations, "
-          f"{s['hw']}", ["#", "latency pred.", "latency meas.", "speed-up", "quality pred.",
+    table(f"run {name}: {s.status}, {s.evals_used}/{s.evals} real evaluations, "
+          f"{s.hw}", ["#", "latency pred.", "latency meas.", "speed-up", "quality pred.",
                          "quality meas.", "smaller", "subnet"], rows)
-    hv = s["hypervolume"]
+    hv = s.hypervolume
     if hv:
         console.print("hypervolume per iteration: " + " ".join(f"{v:.4f}" for v in hv))
-    ag = s["agreement"]["latency_ms"]
-    if ag["share"] is not None:
+    ag = s.agreement["latency_ms"]
+    if ag.share is not None:
         console.print(f"re-measured latency within ±10% of the prediction: "
-                      f"{ag['share'] * 100:.0f}% of {ag['n']} subnets")
-    if s.get("plot"):
-        console.print(f"plot: {s['plot']}")
+                      f"{ag.share * 100:.0f}% of {ag.n} subnets")
+    if s.plot:
+        console.print(f"plot: {s.plot}")
         console.print(f"export one: hwnas export --run {name} --pick K --out DIR")
 
 
-def _f(v: Any, digits: int = 1) -> str:
+def _f(v: float | None, digits: int = 1) -> str:
     return "" if v is None else f"{v:.{digits}f}"
 
 
-def _ratio(ref: Any, v: Any) -> str:
+def _ratio(ref: float | None, v: float | None) -> str:
     return "" if not ref or not v else f"{ref / v:.2f}x"
 
 

@@ -50,15 +50,15 @@ def _dtype_name(model: nn.Module) -> str:
 
 def from_supernet(sn: Supernet, spec: SubnetSpec | None = None) -> EvalTarget:
     """The base model (spec None) or one subnet of a `Supernet`, extracted on first use."""
-    if sn.tokenizer is None:
+    tok = sn.tokenizer
+    if tok is None:
         raise InputError(f"supernet '{sn.name}' has no tokenizer; accuracy evaluation needs "
                          "one (build it with Supernet.from_model(model, tokenizer))")
     if spec is None:
-        return EvalTarget(sn.fingerprint, FULL, _dtype_name(sn.model),
-                          lambda: (sn.model, sn.tokenizer))
+        return EvalTarget(sn.fingerprint, FULL, _dtype_name(sn.model), lambda: (sn.model, tok))
     valid = sn.validate(spec)
     return EvalTarget(sn.fingerprint, valid.key(), _dtype_name(sn.model),
-                      lambda: (sn.extract(valid), sn.tokenizer), spec=valid.to_dict())
+                      lambda: (sn.extract(valid), tok), spec=valid.to_dict())
 
 
 def from_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fingerprint: str,
@@ -129,6 +129,8 @@ def from_name(model: str, spec: SubnetSpec | None = None, dtype: str = "fp32") -
         from hwnas.supernet.supernet import Supernet
 
         sn = Supernet.load(model, dtype=dtype)
+        if sn.tokenizer is None:
+            raise InputError(f"model '{model}' has no tokenizer; accuracy evaluation needs one")
         return sn.extract(spec), sn.tokenizer
 
     return EvalTarget(fingerprint(model), FULL if spec is None else spec.key(), dtype, load,

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hwnas.predictors.api import TrainResult
     from hwnas.predictors.metrics import RegressionMetrics
     from hwnas.profilers.runner import ProfileSummary
+    from hwnas.search.runs import RunSummary
 
 Say = Callable[[str], None]
 
@@ -73,13 +74,14 @@ class DemoResult:
     report: Path
     plot: Path | None
     predictor_report: Path
-    summary: dict[str, Any]  # the run summary (`hwnas.search.runs.summary`), JSON
+    summary: RunSummary
 
     def to_dict(self) -> dict[str, object]:
         """As `hwnas demo --json` prints it."""
         return {"run": self.run, "report": str(self.report),
                 "plot": str(self.plot) if self.plot else None,
-                "predictor_report": str(self.predictor_report), "summary": self.summary}
+                "predictor_report": str(self.predictor_report),
+                "summary": self.summary.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def run_demo(s: DemoSettings, store: Storage, say: Say,
     summ = summary(store, name)
     folder = run_dir(name)
     plot = pareto_png(RunState.load(store, name), summ, folder / "pareto.png") \
-        if summ["pareto"] else None
+        if summ.pareto else None
     report = folder / "report.md"
     from hwnas.search.report import markdown
 

@@ -11,16 +11,27 @@ functions of the spec) keeps tests fast; `hwnas.search.real.RealEvaluator` is th
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from hwnas.errors import InputError
 from hwnas.progress import Progress
 from hwnas.registry import Registry
+from hwnas.store import Record, Storage
 from hwnas.supernet.arch import ArchInfo
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 from hwnas.supernet.stats import DTYPE_BYTES, subnet_stats
+
+if TYPE_CHECKING:
+    from hwnas.predictors.train import LatencyBundle
+    from hwnas.search.config import SearchConfig
+    from hwnas.supernet.supernet import Supernet
+
+Description = dict[str, str | int | float]
+"""What an evaluator says about itself in a run's ``start`` event (plain JSON)."""
 
 
 @dataclass(frozen=True)
@@ -29,13 +40,13 @@ class Measured:
     memory_bytes) and how they were obtained (per task, per workload, item counts)."""
 
     values: dict[str, float]
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)  # JSON, its shape per evaluator
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Record:
         return {"values": dict(self.values), "detail": dict(self.detail)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Measured:
+    def from_dict(cls, d: Record) -> Measured:
         return cls({k: float(v) for k, v in d["values"].items()}, dict(d.get("detail") or {}))
 
 
@@ -49,11 +60,52 @@ class Evaluator(Protocol):
     def remeasure(self, specs: list[SubnetSpec | None],
                   progress: Progress | None = None) -> list[Measured]: ...
 
-    def latency_predictor(self) -> Any: ...
+    def latency_predictor(self) -> LatencyBundle | None: ...
 
     def exact(self, spec: SubnetSpec) -> dict[str, float]: ...
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> Description: ...
+
+
+@dataclass(frozen=True)
+class EvaluatorOptions:
+    """What an evaluator builder may be given besides the config: `lock`, a file whose flock
+    is held while timing (machines shared with other timing runs); `supernet`, an already
+    loaded model to use instead of loading `config.model` (tests, notebooks). An evaluator
+    that does not time or load a model (the fake one) has no use for them."""
+
+    lock: str | Path | None = None
+    supernet: Supernet | None = None
+
+    @classmethod
+    def of(cls, **options: object) -> EvaluatorOptions:
+        """From keyword options (`search(..., lock=...)`): an unknown name or a value of the
+        wrong kind is an `InputError` naming it and what is accepted."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise InputError(f"unknown evaluator option(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(known)}")
+        lock = options.get("lock")
+        if lock is not None and not isinstance(lock, str | Path):
+            raise InputError(f"evaluator option lock: expected a file path or None, got "
+                             f"{type(lock).__name__}")
+        supernet = options.get("supernet")
+        if supernet is not None:
+            from hwnas.supernet.supernet import Supernet
+
+            if not isinstance(supernet, Supernet):
+                raise InputError(f"evaluator option supernet: expected a Supernet or None, got "
+                                 f"{type(supernet).__name__}")
+        return cls(lock, supernet)
+
+
+class EvaluatorBuilder(Protocol):
+    """Builds the evaluator a config names (`SearchConfig.evaluator`) for run folder
+    `run_dir`, checking the inputs before loading anything heavy."""
+
+    def __call__(self, config: SearchConfig, store: Storage, options: EvaluatorOptions,
+                 progress: Progress | None, run_dir: Path) -> Evaluator: ...
 
 
 def analytic(arch: ArchInfo, spec: SubnetSpec, dtype: str, context: int,
@@ -113,18 +165,19 @@ class FakeEvaluator:
         return [Measured(self.values(self.space.full() if s is None else s, salt="again"),
                          {"evaluator": "fake", "remeasured": True}) for s in specs]
 
-    def latency_predictor(self) -> Any:
+    def latency_predictor(self) -> LatencyBundle | None:
         return None
 
     def exact(self, spec: SubnetSpec) -> dict[str, float]:
         return analytic(self.space.arch, spec, self.dtype, self.context)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Description:
         return {"evaluator": "fake", "jitter": self.jitter}
 
     @classmethod
-    def build(cls, config: Any, store: Any, progress: Any = None, run_dir: Any = None,
-              **_: Any) -> FakeEvaluator:
+    def build(cls, config: SearchConfig, store: Storage, options: EvaluatorOptions,
+              progress: Progress | None, run_dir: Path) -> FakeEvaluator:
+        """Synthetic values need neither a timing lock nor a loaded model (`options`)."""
         from hwnas.supernet.arch import arch_info
         from hwnas.supernet.models import load_config
 
@@ -132,6 +185,6 @@ class FakeEvaluator:
         return cls(SearchSpace.default(arch))
 
 
-EVALUATORS: Registry[Any] = Registry("evaluator")
+EVALUATORS: Registry[EvaluatorBuilder] = Registry("evaluator")
 EVALUATORS.register("real", "hwnas.search.real:build")
 EVALUATORS.register("fake", FakeEvaluator.build)

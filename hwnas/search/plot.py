@@ -4,10 +4,13 @@ and the full model, on the run's first two objectives (latency and accuracy by d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.search.objectives import objectives
 from hwnas.search.state import RunState
+
+if TYPE_CHECKING:
+    from hwnas.search.runs import RunSummary
 
 LABEL = {"accuracy": "accuracy", "latency_ms": "latency (ms, primary metric)",
          "params": "parameters (M)", "memory_bytes": "memory (MB)", "perplexity": "perplexity"}
@@ -23,33 +26,33 @@ def _axes(names: list[str]) -> tuple[str, str]:
     return keys[0], keys[1]
 
 
-def pareto_png(state: RunState, summary: dict[str, Any], path: Path) -> Path:
+def pareto_png(state: RunState, summary: RunSummary, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x, y = _axes(summary["objectives"])
+    x, y = _axes(summary.objectives)
     sx, sy = SCALE.get(x, 1.0), SCALE.get(y, 1.0)
     fig, ax = plt.subplots(figsize=(7, 5))
     pts = [r.measured.values for r in state.evals.values()]
     ax.scatter([p[x] * sx for p in pts], [p[y] * sy for p in pts], s=14, c="0.7",
                label=f"real evaluations during the search ({len(pts)})")
-    front = [p for p in summary["pareto"] if p.get("measured")]
+    front = [p.measured for p in summary.pareto if p.measured]
     if front:
-        ax.plot([p["measured"][x] * sx for p in front], [p["measured"][y] * sy for p in front],
+        ax.plot([m[x] * sx for m in front], [m[y] * sy for m in front],
                 "o-", c="tab:blue", label="Pareto set, re-measured")
-        for i, p in enumerate(front, start=1):
-            ax.annotate(str(i), (p["measured"][x] * sx, p["measured"][y] * sy),
+        for i, m in enumerate(front, start=1):
+            ax.annotate(str(i), (m[x] * sx, m[y] * sy),
                         textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ref = summary["reference"]["measured"] or summary["reference"]["search"]
+    ref = summary.reference.best()
     if ref:
         ax.scatter([ref[x] * sx], [ref[y] * sy], marker="*", s=220, c="tab:red", zorder=5,
                    label="full model")
     ax.set_xlabel(LABEL.get(x, x))
     ax.set_ylabel(LABEL.get(y, y))
-    ax.set_title(f"{summary['name']}\n{summary['model']} on {summary['hw']} "
-                 f"({', '.join(summary['tasks'])}; {summary['evals_used']} real evaluations)",
+    ax.set_title(f"{summary.name}\n{summary.model} on {summary.hw} "
+                 f"({', '.join(summary.tasks)}; {summary.evals_used} real evaluations)",
                  fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

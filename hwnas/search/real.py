@@ -11,15 +11,32 @@ measurements for the profile and model the search stops with the command to run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
 from hwnas.errors import InputError, NotFoundError
 from hwnas.profilers.lock import timing_lock
 from hwnas.progress import Progress, ProgressEvent
-from hwnas.search.evaluators import Measured, analytic
+from hwnas.search.evaluators import Description, EvaluatorOptions, Measured, analytic
+from hwnas.store import Storage
 from hwnas.supernet.space import SearchSpace, SubnetSpec
+
+if TYPE_CHECKING:
+    from hwnas.hw_profiles import HardwareProfile
+    from hwnas.predictors.train import LatencyBundle
+    from hwnas.profilers.subnet import SubnetLatency
+    from hwnas.search.config import SearchConfig
+    from hwnas.supernet.supernet import Supernet
+
+class TaskDetail(TypedDict):
+    """One task's result inside `Measured.detail["tasks"]`."""
+
+    metric: str
+    value: float  # accuracy, or perplexity for metric == "perplexity"
+    stderr: float
+    n: int
+
 
 ITEM_SEED = 0  # real evaluations use a seeded sample of `limit` items of each task
 LATENCY_SUBDIR = "latency_predictor"  # in a run's folder
@@ -35,7 +52,8 @@ def check_tasks(tasks: tuple[str, ...]) -> None:
             raise InputError(f"--tasks: {e.args[0]}") from None
 
 
-def latency_bundle(hw: Any, model: str, store: Any, folder: Path, seed: int = 0) -> Any:
+def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder: Path,
+                   seed: int = 0) -> LatencyBundle:
     """The profile's layer-composed latency predictor: loaded from the run's folder, or
     trained from the store's layer measurements and saved there."""
     from hwnas.predictors import persist
@@ -53,8 +71,9 @@ def latency_bundle(hw: Any, model: str, store: Any, folder: Path, seed: int = 0)
 
 
 class RealEvaluator:
-    def __init__(self, sn: Any, hw: Any, config: Any, store: Any, bundle: Any,
-                 lock: str | Path | None = None, progress: Progress | None = None) -> None:
+    def __init__(self, sn: Supernet, hw: HardwareProfile, config: SearchConfig,
+                 store: Storage, bundle: LatencyBundle, lock: str | Path | None = None,
+                 progress: Progress | None = None) -> None:
         self.sn, self.hw, self.config, self.store, self.bundle = sn, hw, config, store, bundle
         self.space: SearchSpace = sn.space
         self.lock = lock
@@ -65,8 +84,8 @@ class RealEvaluator:
     def exact(self, spec: SubnetSpec) -> dict[str, float]:
         return analytic(self.space.arch, spec, self.hw.dtype, self.context, self.hw.batch)
 
-    def _quality(self, spec: SubnetSpec | None, limit: int | None) -> tuple[dict[str, float],
-                                                                           dict[str, Any]]:
+    def _quality(self, spec: SubnetSpec | None,
+                 limit: int | None) -> tuple[dict[str, float], dict[str, TaskDetail]]:
         from hwnas.evaluation import evaluate
 
         seed = ITEM_SEED if limit is not None else None
@@ -74,25 +93,27 @@ class RealEvaluator:
                        store=self.store)
         acc = [r.score for r in res.values() if r.metric != "perplexity"]
         ppl = [r.score for r in res.values() if r.metric == "perplexity"]
-        values = {}
+        values: dict[str, float] = {}
         if acc:
             values["accuracy"] = float(np.mean(acc))
         if ppl:
             values["perplexity"] = float(np.mean(ppl))
-        detail = {name: {"metric": r.metric, "value": r.score, "stderr": r.stderr, "n": r.n}
-                  for name, r in res.items()}
+        detail: dict[str, TaskDetail] = {
+            name: {"metric": r.metric, "value": r.score, "stderr": r.stderr, "n": r.n}
+            for name, r in res.items()}
         return values, detail
 
-    def _time(self, spec: SubnetSpec, cached: bool) -> tuple[float, dict[str, Any]]:
+    def _time(self, spec: SubnetSpec, cached: bool) -> tuple[float, dict[str, object]]:
         from hwnas.profilers import measure_subnet
 
         with timing_lock(self.lock):
-            lat = measure_subnet(self.hw, self.sn, spec, store=self.store if cached else None,
-                                 workloads_="primary")
+            lat: SubnetLatency = measure_subnet(self.hw, self.sn, spec,
+                                                store=self.store if cached else None,
+                                                workloads_="primary")
         return float(lat.latency_ms), {"per_workload_ms": lat.per_workload,
                                        "primary": lat.primary, "source": "measured"}
 
-    def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, Any]]:
+    def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, object]]:
         if self.config.latency == "measured":
             return self._time(spec, cached=True)
         from hwnas.search.surrogates import latency_floor, predicted_latency
@@ -140,7 +161,8 @@ class RealEvaluator:
             progress(ProgressEvent("remeasure", 0, len(specs), "latency"))
         resolved = [full if s is None else s for s in specs]
         with timing_lock(self.lock):
-            lats = measure_subnets(self.hw, self.sn, resolved, store=None, workloads_="primary")
+            lats: list[SubnetLatency] = measure_subnets(self.hw, self.sn, resolved, store=None,
+                                                        workloads_="primary")
         out = []
         for s, (values, detail), lat in zip(resolved, quality, lats, strict=True):
             values = {**values, **self.exact(s), "latency_ms": float(lat.latency_ms)}
@@ -150,26 +172,28 @@ class RealEvaluator:
                             "source": "measured", "interleaved_with": len(specs)}}))
         return out
 
-    def latency_predictor(self) -> Any:
+    def latency_predictor(self) -> LatencyBundle:
         return self.bundle
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Description:
         return {"evaluator": "real", "hw": self.hw.name, "model": self.sn.name,
                 "fingerprint": self.sn.fingerprint, "latency": self.config.latency,
                 "item_seed": ITEM_SEED, "primary": self.hw.primary.describe()}
 
 
-def build(config: Any, store: Any, progress: Any = None, run_dir: Path | None = None,
-          supernet: Any = None, lock: str | Path | None = None, **_: Any) -> RealEvaluator:
-    """Check the inputs (tasks, profiling data) before loading the model, then load it."""
+def build(config: SearchConfig, store: Storage, options: EvaluatorOptions,
+          progress: Progress | None, run_dir: Path) -> RealEvaluator:
+    """Check the inputs (tasks, profiling data) before loading the model, then load it
+    (unless `options.supernet` gives it)."""
     from hwnas.hw_profiles import load_profile
 
     hw = load_profile(config.hw)
     check_tasks(config.tasks)
-    folder = Path(run_dir or ".") / LATENCY_SUBDIR
+    folder = run_dir / LATENCY_SUBDIR
     bundle = latency_bundle(hw, config.model, store, folder, config.seed)
+    supernet = options.supernet
     if supernet is None:
         from hwnas.supernet.supernet import Supernet
 
         supernet = Supernet.load(config.model, dtype=hw.dtype)
-    return RealEvaluator(supernet, hw, config, store, bundle, lock, progress)
+    return RealEvaluator(supernet, hw, config, store, bundle, options.lock, progress)

@@ -3,36 +3,41 @@ the re-measurement agreement, the hypervolume per iteration and the figure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwnas.search.runs import RunSummary
 
 
-def _f(v: Any, d: int = 1) -> str:
+def _f(v: float | None, d: int = 1) -> str:
     return "–" if v is None else f"{v:.{d}f}"
 
 
-def pareto_table(summ: dict[str, Any]) -> list[str]:
-    ref = summ["reference"]["measured"] or summ["reference"]["search"] or {}
+def pareto_table(summ: RunSummary) -> list[str]:
+    ref = summ.reference.best()
     q = "accuracy" if "accuracy" in ref else "perplexity"
     lines = [f"| # | latency predicted (ms) | latency measured (ms) | speed-up | {q} predicted "
              f"| {q} measured | parameters (M) | smaller | subnet key |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for i, p in enumerate(summ["pareto"], start=1):
-        m, pr = p["measured"] or {}, p["predicted"].get("mean", {})
+    for i, p in enumerate(summ.pareto, start=1):
+        m, pr = p.measured or {}, p.predicted.get("mean", {})
         lat, par = m.get("latency_ms"), m.get("params")
         lines.append(
             f"| {i} | {_f(pr.get('latency_ms'))} | {_f(lat)} | "
             f"{_f(ref.get('latency_ms', 0) / lat if lat else None, 2)}x | "
             f"{_f(pr.get(q), 3)} | {_f(m.get(q), 3)} | {_f((par or 0) / 1e6)} | "
-            f"{_f(ref.get('params', 0) / par if par else None, 2)}x | `{p['key']}` |")
+            f"{_f(ref.get('params', 0) / par if par else None, 2)}x | `{p.key}` |")
     lines.append(f"| full | – | {_f(ref.get('latency_ms'))} | 1.00x | – | "
                  f"{_f(ref.get(q), 3)} | {_f(ref.get('params', 0) / 1e6)} | 1.00x | full model |")
     return lines
 
 
-def markdown(summ: dict[str, Any], pred: dict[str, Any] | None, plot: Path | None,
-             settings: dict[str, Any] | None = None) -> str:
-    out = [f"# hwnas: {summ['model']} on {summ['hw']}", ""]
+def markdown(summ: RunSummary, pred: Mapping[str, Any] | None, plot: Path | None,
+             settings: Mapping[str, object] | None = None) -> str:
+    """`pred`: the demo's profiling and latency-predictor figures (JSON), if any."""
+    out = [f"# hwnas: {summ.model} on {summ.hw}", ""]
     if pred is not None:
         lm = pred["latency_metrics"]
         prof = pred["profile"]
@@ -43,27 +48,27 @@ def markdown(summ: dict[str, Any], pred: dict[str, Any] | None, plot: Path | Non
                 f"MAPE {lm['mape']:.1f}%, within ±10%: {lm['within_10'] * 100:.0f}%, "
                 f"Spearman {lm['spearman']:.3f}",
                 f"- predictor report: `{pred['report_dir']}/report.md`", ""]
-    ag = summ["agreement"]["latency_ms"]
-    detail = (summ["reference"]["measured_detail"] or {}).get("tasks", {})
+    ag = summ.agreement["latency_ms"]
+    detail = (summ.reference.measured_detail or {}).get("tasks", {})
     items = ", ".join(f"{k}: {v['n']} items" for k, v in detail.items())
     out += ["## Search", "",
-            f"- run `{summ['name']}` ({summ['strategy']}), objectives "
-            f"{', '.join(summ['objectives'])}, tasks {', '.join(summ['tasks'])}",
-            f"- real evaluations: {summ['evals_used']} of {summ['evals']}",
+            f"- run `{summ.name}` ({summ.strategy}), objectives "
+            f"{', '.join(summ.objectives)}, tasks {', '.join(summ.tasks)}",
+            f"- real evaluations: {summ.evals_used} of {summ.evals}",
             "- hypervolume per iteration (fixed normalisation against the full model): "
-            + ", ".join(f"{v:.4f}" for v in summ["hypervolume"]), "",
+            + ", ".join(f"{v:.4f}" for v in summ.hypervolume), "",
             "## Pareto set, re-measured on the hardware", "",
             f"Fresh timing of the primary metric; quality re-evaluated on more items ({items})."
             " Predicted latency comes from the profile's layer-composed predictor calibrated "
             "on the run; predicted quality from the run's accuracy predictor (before the "
             "subnet was evaluated, where it was chosen by the predictors).", ""]
     out += pareto_table(summ)
-    if ag["share"] is not None:
+    if ag.share is not None:
         out += ["", f"Re-measured latency within ±10% of its prediction: "
-                    f"{ag['share'] * 100:.0f}% of {ag['n']} subnets."]
+                    f"{ag.share * 100:.0f}% of {ag.n} subnets."]
     if plot is not None:
         out += ["", f"![Pareto front]({plot})", "", f"Figure: `{plot}`"]
-    out += ["", f"Export one: `hwnas export --run {summ['name']} --pick K --out DIR`", ""]
+    out += ["", f"Export one: `hwnas export --run {summ.name} --pick K --out DIR`", ""]
     if settings:
         out += ["## Settings", "", "```", *[f"{k}: {v}" for k, v in settings.items()], "```", ""]
     return "\n".join(out)

@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from hwnas.errors import InputError, NotFoundError
 from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
-from hwnas.search.evaluators import EVALUATORS
+from hwnas.search.evaluators import EVALUATORS, Evaluator, EvaluatorOptions
 from hwnas.search.loop import Runner, default_run_name
 from hwnas.search.state import RunState
+from hwnas.store import Storage
 
 
-def run_dir(name: str) -> Any:
+def run_dir(name: str) -> Path:
     from hwnas.paths import sub_dir
     return sub_dir("runs", name)
 
 
-def latency_dir(name: str) -> Any:
+def latency_dir(name: str) -> Path:
     """Where run `name` keeps the profile's latency predictor it was started with."""
     from hwnas.search.real import LATENCY_SUBDIR
     return run_dir(name) / LATENCY_SUBDIR
 
 
-def build_evaluator(config: SearchConfig, store: Any, name: str,
-                    progress: Progress | None = None, **options: Any) -> Any:
+def build_evaluator(config: SearchConfig, store: Storage, name: str,
+                    progress: Progress | None = None,
+                    options: EvaluatorOptions | None = None) -> Evaluator:
     try:
         build = EVALUATORS.get(config.evaluator)
     except NotFoundError as e:
         raise InputError(f"--evaluator: {e}") from None
-    return build(config, store, progress=progress, run_dir=run_dir(name), **options)
+    return build(config, store, options or EvaluatorOptions(), progress, run_dir(name))
 
 
-def search(config: SearchConfig, store: Any, name: str | None = None,
+def search(config: SearchConfig, store: Storage, name: str | None = None,
            resume: bool | None = False, progress: Progress | None = None,
-           evaluator: Any = None, **options: Any) -> tuple[str, RunState]:
+           evaluator: Evaluator | None = None, **options: object) -> tuple[str, RunState]:
     """Run (or, with `resume`, continue) a search; returns the run's name and final state.
-    `resume=None` continues a run of that name when one exists and starts it otherwise."""
+    `resume=None` continues a run of that name when one exists and starts it otherwise.
+    `options` are the evaluator's (`EvaluatorOptions`: `lock`, `supernet`); an unknown name
+    is an `InputError`."""
+    opts = EvaluatorOptions.of(**options)  # before anything else: a typo fails at once
     config.check()
     name = name or default_run_name(config)
     if resume is True and store.run_config(name) is None:
@@ -51,6 +56,6 @@ def search(config: SearchConfig, store: Any, name: str | None = None,
             raise InputError(f"run '{name}' was started with other settings ("
                              + "; ".join(diffs) + "); resume it with the same arguments "
                              "or start a new --run")
-    ev = evaluator or build_evaluator(config, store, name, progress, **options)
+    ev = evaluator or build_evaluator(config, store, name, progress, opts)
     runner = Runner(store, name, config, ev, progress, resume)
     return name, runner.run()

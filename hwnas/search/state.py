@@ -16,10 +16,60 @@ Event kinds (payloads are plain JSON):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
-from hwnas.search.evaluators import Measured
+from hwnas.search.evaluators import Description, Measured
+from hwnas.store import Record, Storage
 from hwnas.supernet.space import SubnetSpec
+
+
+class StartEvent(TypedDict):
+    config: Record  # SearchConfig.to_dict()
+    evaluator: Description
+    space: dict[str, int | list[int]]  # SearchSpace.to_dict()
+
+
+class PredictedValues(TypedDict, total=False):
+    """What the predictors said of one subnet: per measured key, mean and spread."""
+
+    mean: Required[dict[str, float]]
+    sd: Required[dict[str, float]]
+    key: str  # in a batch event
+    source: str  # in a predicted event: "before evaluation" | "fit including this subnet"
+    latency_source: str  # set when the latency comes from the profile's predictor
+
+
+class BatchEvent(TypedDict, total=False):
+    iteration: Required[int]
+    specs: Required[list[dict[str, list[int]]]]  # SubnetSpec.to_dict() of each
+    rng_state: Required[dict[str, Any]]  # numpy's bit-generator state, as numpy writes it
+    kind: Required[str]  # "initial" | "linas" | "random"
+    predictors: dict[str, str]  # LINAS: the predictors' versions
+    n_candidates: int
+    predicted: list[PredictedValues]
+
+
+class IterationEvent(TypedDict):
+    iteration: int
+    evals_used: int
+    front_size: int
+    hypervolume: float
+    front: list[str]  # subnet keys
+
+
+class PredictedItem(TypedDict):
+    key: str
+    spec: dict[str, list[int]]
+    predicted: PredictedValues
+
+
+class PredictedEvent(TypedDict):
+    items: list[PredictedItem]
+
+
+class DoneEvent(TypedDict):
+    evals_used: int
+    iterations: int
 
 
 @dataclass
@@ -31,23 +81,25 @@ class EvalRecord:
 
 @dataclass
 class RunState:
-    start: dict[str, Any] | None = None
+    start: StartEvent | None = None
     reference: Measured | None = None
     evals: dict[str, EvalRecord] = field(default_factory=dict)  # insertion = eval order
-    batches: dict[int, dict[str, Any]] = field(default_factory=dict)
-    iterations: dict[int, dict[str, Any]] = field(default_factory=dict)
-    predicted: dict[str, Any] | None = None
+    batches: dict[int, BatchEvent] = field(default_factory=dict)
+    iterations: dict[int, IterationEvent] = field(default_factory=dict)
+    predicted: PredictedEvent | None = None
     final_reference: Measured | None = None
     finals: dict[str, Measured] = field(default_factory=dict)
-    done: dict[str, Any] | None = None
+    done: DoneEvent | None = None
 
     @property
     def used(self) -> int:
         return len(self.evals)
 
-    def apply(self, kind: str, p: dict[str, Any]) -> None:
+    def apply(self, kind: str, p: Record) -> None:
+        """Take in one event (the payloads are what the runner recorded: see the event
+        types above)."""
         if kind == "start":
-            self.start = p
+            self.start = cast(StartEvent, p)
         elif kind == "reference":
             self.reference = Measured.from_dict(p["measured"])
         elif kind == "eval":
@@ -55,20 +107,20 @@ class RunState:
             self.evals.setdefault(spec.key(), EvalRecord(spec, Measured.from_dict(p["measured"]),
                                                          int(p["iteration"])))
         elif kind == "batch":
-            self.batches[int(p["iteration"])] = p
+            self.batches[int(p["iteration"])] = cast(BatchEvent, p)
         elif kind == "iteration":
-            self.iterations[int(p["iteration"])] = p
+            self.iterations[int(p["iteration"])] = cast(IterationEvent, p)
         elif kind == "predicted":
-            self.predicted = p
+            self.predicted = cast(PredictedEvent, p)
         elif kind == "final_reference":
             self.final_reference = Measured.from_dict(p["measured"])
         elif kind == "final":
             self.finals[p["key"]] = Measured.from_dict(p["measured"])
         elif kind == "done":
-            self.done = p
+            self.done = cast(DoneEvent, p)
 
     @classmethod
-    def load(cls, store: Any, run: str) -> RunState:
+    def load(cls, store: Storage, run: str) -> RunState:
         st = cls()
         for _, kind, payload in store.events(run):
             st.apply(kind, payload)

@@ -7,7 +7,7 @@ The names below load on first use, so that `import hwnas` (which imports
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hwnas.supernet.arch import ArchInfo, arch_info
@@ -22,7 +22,7 @@ __all__ = ["ArchInfo", "SearchSpace", "SubnetSpec", "SubnetStats", "arch_info", 
            "subnet_stats"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _WHERE:
         raise AttributeError(f"module 'hwnas.supernet' has no attribute '{name}'")
     return getattr(importlib.import_module(f"hwnas.supernet.{_WHERE[name]}"), name)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hwnas.errors import InputError
 from hwnas.registry import Registry
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class ArchInfo:
     def q_per_kv(self) -> int:
         return self.num_q_heads // self.num_kv_heads
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, int | str | bool]:
         return asdict(self)
 
     def key(self) -> str:
@@ -45,13 +48,13 @@ class ArchInfo:
 
 
 class ArchAdapter(Protocol):
-    def __call__(self, config: Any) -> ArchInfo: ...
+    def __call__(self, config: PretrainedConfig) -> ArchInfo: ...
 
 
 ADAPTERS: Registry[ArchAdapter] = Registry("model family")
 
 
-def _common(config: Any, family: str, *, qkv_bias: bool, o_bias: bool,
+def _common(config: PretrainedConfig, family: str, *, qkv_bias: bool, o_bias: bool,
             mlp_bias: bool) -> ArchInfo:
     n_q = int(config.num_attention_heads)
     n_kv = int(getattr(config, "num_key_value_heads", None) or n_q)
@@ -76,31 +79,31 @@ def _common(config: Any, family: str, *, qkv_bias: bool, o_bias: bool,
 
 
 @ADAPTERS.decorator("llama")
-def _llama(config: Any) -> ArchInfo:
+def _llama(config: PretrainedConfig) -> ArchInfo:
     bias = bool(getattr(config, "attention_bias", False))
     return _common(config, "llama", qkv_bias=bias, o_bias=bias,
                    mlp_bias=bool(getattr(config, "mlp_bias", False)))
 
 
 @ADAPTERS.decorator("mistral")
-def _mistral(config: Any) -> ArchInfo:
+def _mistral(config: PretrainedConfig) -> ArchInfo:
     return _common(config, "mistral", qkv_bias=False, o_bias=False, mlp_bias=False)
 
 
 @ADAPTERS.decorator("qwen2")
-def _qwen2(config: Any) -> ArchInfo:
+def _qwen2(config: PretrainedConfig) -> ArchInfo:
     # Qwen2 has biases on q, k and v but not on o, and none in the MLP.
     return _common(config, "qwen2", qkv_bias=True, o_bias=False, mlp_bias=False)
 
 
-def family_of(config: Any) -> str:
+def family_of(config: PretrainedConfig) -> str:
     """The adapter name for a config; our heterogeneous export maps back to its base family."""
     model_type = getattr(config, "model_type", None)
     base = getattr(config, "hwnas_base_model_type", None)
     return str(base or model_type)
 
 
-def arch_info(config: Any) -> ArchInfo:
+def arch_info(config: PretrainedConfig) -> ArchInfo:
     family = family_of(config)
     if family not in ADAPTERS:
         raise InputError(f"model_type '{family}' is not supported: hwnas handles LLaMA-family "

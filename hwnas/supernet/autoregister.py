@@ -20,7 +20,6 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
 
 from hwnas.supernet.families import (
     CAPITALISED,
@@ -87,7 +86,7 @@ class _ThenLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         _run(self._after, module)
 
-    def __getattr__(self, name: str) -> Any:  # get_source, get_data, is_package, ...
+    def __getattr__(self, name: str) -> object:  # get_source, get_data, is_package, ...
         return getattr(self._loader, name)
 
 

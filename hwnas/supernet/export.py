@@ -13,7 +13,7 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +21,9 @@ import hwnas
 from hwnas.errors import InputError
 from hwnas.supernet.space import SubnetSpec
 from hwnas.supernet.supernet import Supernet
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 SIDECAR = "hwnas_subnet.json"
 
@@ -35,7 +38,7 @@ class ExportInfo:
     max_abs_logit_diff: float | None  # from verification (None when not verified)
     generate_ok: bool | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, str | int | bool | float | None]:
         return asdict(self)
 
 
@@ -68,7 +71,7 @@ def export(sn: Supernet, spec: SubnetSpec, out_dir: str | Path, padded: bool = F
 
 
 @torch.inference_mode()
-def verify_export(model: Any, out_dir: Path, n_tokens: int = 24) -> tuple[float, bool]:
+def verify_export(model: PreTrainedModel, out_dir: Path, n_tokens: int = 24) -> tuple[float, bool]:
     """Reload `out_dir` with AutoModelForCausalLM; compare logits with `model`; generate."""
     from transformers import AutoModelForCausalLM
 

@@ -9,7 +9,7 @@ zeroes what the spec removes (exact, but as large and as slow as the base).
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from transformers.initialization import no_init_weights
@@ -19,9 +19,12 @@ from hwnas.supernet.hetero import PREFIX, classes, hetero_config, stock_class
 from hwnas.supernet.importance import Importance
 from hwnas.supernet.space import SubnetSpec
 
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel
 
-def _stock_config(base_config: Any, n_layers: int, width: int, kv_heads: int,
-                  q_per_kv: int, layer_types: list[str] | None) -> Any:
+
+def _stock_config(base_config: PretrainedConfig, n_layers: int, width: int, kv_heads: int,
+                  q_per_kv: int, layer_types: list[str] | None) -> PretrainedConfig:
     cfg = copy.deepcopy(base_config)
     cfg.num_hidden_layers = n_layers
     cfg.intermediate_size = width
@@ -33,7 +36,8 @@ def _stock_config(base_config: Any, n_layers: int, width: int, kv_heads: int,
     return cfg
 
 
-def subnet_config(base_config: Any, arch: ArchInfo, spec: SubnetSpec) -> Any:
+def subnet_config(base_config: PretrainedConfig, arch: ArchInfo,
+                  spec: SubnetSpec) -> PretrainedConfig:
     base_types = getattr(base_config, "layer_types", None)
     layer_types = [base_types[i] for i in spec.layers] if base_types is not None else None
     if spec.is_uniform():
@@ -48,7 +52,8 @@ def subnet_config(base_config: Any, arch: ArchInfo, spec: SubnetSpec) -> Any:
     return cfg
 
 
-def layer_config(base_config: Any, arch: ArchInfo, width: int, kv_heads: int) -> Any:
+def layer_config(base_config: PretrainedConfig, arch: ArchInfo, width: int,
+                 kv_heads: int) -> PretrainedConfig:
     """A stock config describing one decoder layer with the given choices."""
     return _stock_config(base_config, 1, width, kv_heads, arch.q_per_kv, None)
 
@@ -100,8 +105,8 @@ def _keep(t: torch.Tensor, idx: torch.Tensor, dim: int, padded: bool) -> torch.T
     return t * mask.view(shape).to(t.dtype)
 
 
-def build(base_model: Any, arch: ArchInfo, imp: Importance, spec: SubnetSpec,
-          padded: bool = False) -> Any:
+def build(base_model: PreTrainedModel, arch: ArchInfo, imp: Importance, spec: SubnetSpec,
+          padded: bool = False) -> PreTrainedModel:
     base_config = base_model.config
     if padded:
         full_w, full_kv = arch.intermediate_size, arch.num_kv_heads
@@ -119,7 +124,8 @@ def build(base_model: Any, arch: ArchInfo, imp: Importance, spec: SubnetSpec,
     dtype = next(base_model.parameters()).dtype
     with no_init_weights():
         model = cls(cfg)
-    model.to(dtype)
+    # transformers wraps `to` with functools.wraps, which mypy reads as the unbound Module.to
+    model.to(dtype)  # type: ignore[arg-type]
     sd = slice_state_dict(base_model.state_dict(), arch, imp, spec, padded=padded)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     allowed = {"lm_head.weight"} if arch.tie_embeddings else set()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from torch import nn
 
@@ -24,6 +24,9 @@ from hwnas.supernet.families import (
     config_class_name,
     model_type,
 )
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel
 
 PER_LAYER_KEYS = ("intermediate_size", "num_attention_heads", "num_key_value_heads")
 
@@ -48,17 +51,17 @@ FAMILIES: dict[str, FamilyClasses] = {
     for fam, cap in CAPITALISED.items()
 }
 
-_CONFIGS: dict[str, type] = {}
-_CLASSES: dict[str, tuple[type, type]] = {}
+_CONFIGS: dict[str, type[PretrainedConfig]] = {}
+_CLASSES: dict[str, tuple[type[PretrainedConfig], type[PreTrainedModel]]] = {}
 
 
-def _build_config(family: str) -> type:
+def _build_config(family: str) -> type[PretrainedConfig]:
     """The family's config subclass with per-layer architecture validation. Needs only the
     configuration module (no modelling code)."""
     names = FAMILIES[family]
     base_config = getattr(importlib.import_module(names.config_module), names.config)
 
-    def validate_architecture(self: Any) -> None:
+    def validate_architecture(self: PretrainedConfig) -> None:
         for i in range(self.num_hidden_layers):
             layer = self.per_layer_config[i]
             if layer.num_attention_heads % layer.num_key_value_heads:
@@ -66,7 +69,7 @@ def _build_config(family: str) -> type:
                                  f"is not a multiple of num_key_value_heads="
                                  f"{layer.num_key_value_heads}")
 
-    def validate(self: Any) -> None:
+    def validate(self: PretrainedConfig) -> None:
         # huggingface_hub's @strict binds the base class's validators at decoration time;
         # run them here with the per-layer architecture check in place of the global one.
         for check in getattr(base_config, "__class_validators__", []):
@@ -75,20 +78,21 @@ def _build_config(family: str) -> type:
             else:
                 check(self)
 
-    return type(config_class_name(family), (base_config,), {
+    return cast("type[PretrainedConfig]", type(config_class_name(family), (base_config,), {
         "model_type": model_type(family), "validate_architecture": validate_architecture,
         "validate": validate,
-        "__doc__": f"{names.config} whose layers may differ (per_layer_config)."})
+        "__doc__": f"{names.config} whose layers may differ (per_layer_config)."}))
 
 
-def config_class(family: str) -> type:
+def config_class(family: str) -> type[PretrainedConfig]:
     """The config class of a family's heterogeneous variant."""
     if family not in _CONFIGS:
         _CONFIGS[family] = _build_config(family)
     return _CONFIGS[family]
 
 
-def _build_model(family: str, config_cls: type) -> type:
+def _build_model(family: str,
+                 config_cls: type[PretrainedConfig]) -> type[PreTrainedModel]:
     names = FAMILIES[family]
     mod = importlib.import_module(names.module)
     pretrained = getattr(mod, names.pretrained)
@@ -97,36 +101,39 @@ def _build_model(family: str, config_cls: type) -> type:
     norm_cls = getattr(mod, names.norm)
     rotary_cls = getattr(mod, names.rotary)
 
-    def model_init(self: Any, config: Any) -> None:
+    def model_init(self: PreTrainedModel, config: PretrainedConfig) -> None:
         pretrained.__init__(self, config)
-        self.padding_idx = config.pad_token_id
+        padding_idx = config.pad_token_id
+        self.padding_idx = padding_idx
         self.vocab_size = config.vocab_size
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx)
         self.layers = nn.ModuleList([layer_cls(config.per_layer_config[i], i)
                                      for i in range(config.num_hidden_layers)])
         self.norm = norm_cls(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = rotary_cls(config=config)
         self.gradient_checkpointing = False
         if getattr(config, "layer_types", None) is not None:
-            self.has_sliding_layers = "sliding_attention" in config.layer_types
+            # an attribute the stock model sets, not one PreTrainedModel declares
+            setattr(self, "has_sliding_layers",  # noqa: B010
+                    "sliding_attention" in config.layer_types)
         self.post_init()
 
     base_model = getattr(mod, names.causal_lm.replace("ForCausalLM", "Model"))
     model_cls = type(f"Hwnas{base_model.__name__}", (base_model,),
                      {"config_class": config_cls, "__init__": model_init})
 
-    def lm_init(self: Any, config: Any) -> None:
+    def lm_init(self: PreTrainedModel, config: PretrainedConfig) -> None:
         pretrained.__init__(self, config)
         self.model = model_cls(config)
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
-    return type(causal_lm_class_name(family), (base_lm,),
-                {"config_class": config_cls, "__init__": lm_init})
+    return cast("type[PreTrainedModel]", type(causal_lm_class_name(family), (base_lm,),
+                                              {"config_class": config_cls, "__init__": lm_init}))
 
 
-def classes(family: str) -> tuple[type, type]:
+def classes(family: str) -> tuple[type[PretrainedConfig], type[PreTrainedModel]]:
     """(config class, causal-LM class) for a family's heterogeneous variant."""
     if family not in _CLASSES:
         config_cls = config_class(family)
@@ -134,13 +141,15 @@ def classes(family: str) -> tuple[type, type]:
     return _CLASSES[family]
 
 
-def stock_class(family: str) -> type:
+def stock_class(family: str) -> type[PreTrainedModel]:
     """The stock transformers causal-LM class of a family."""
     names = FAMILIES[family]
-    return getattr(importlib.import_module(names.module), names.causal_lm)  # type: ignore[no-any-return]
+    return cast("type[PreTrainedModel]",
+                getattr(importlib.import_module(names.module), names.causal_lm))
 
 
-def hetero_config(base_config: Any, per_layer: list[dict[str, int]]) -> Any:
+def hetero_config(base_config: PretrainedConfig,
+                  per_layer: list[dict[str, int]]) -> PretrainedConfig:
     """A heterogeneous config of `len(per_layer)` layers from a base (stock) config.
 
     Each entry of `per_layer` gives the layer's intermediate_size, num_attention_heads and

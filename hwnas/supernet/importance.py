@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from hwnas.supernet.arch import ArchInfo
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 METHOD = "act-energy-v1"
 
@@ -39,15 +43,21 @@ class Importance:
     def groups(self, layer: int, kv_heads: int) -> list[int]:
         return sorted(self.group_order[layer][:kv_heads])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, list[list[int]] | str]:
         return {"channel_order": [list(o) for o in self.channel_order],
                 "group_order": [list(o) for o in self.group_order],
                 "method": self.method, "source": self.source}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Importance:
-        return cls(tuple(tuple(o) for o in d["channel_order"]),
-                   tuple(tuple(o) for o in d["group_order"]), d["method"], d["source"])
+    def from_dict(cls, d: Mapping[str, object]) -> Importance:
+        def order(name: str) -> tuple[tuple[int, ...], ...]:
+            rows = d[name]
+            if not isinstance(rows, list):
+                raise ValueError(f"importance file: '{name}' is not a list")
+            return tuple(tuple(int(j) for j in row) for row in rows)
+
+        return cls(order("channel_order"), order("group_order"), str(d["method"]),
+                   str(d["source"]))
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -67,7 +77,8 @@ def identity_importance(arch: ArchInfo) -> Importance:
 
 
 @torch.inference_mode()
-def compute_importance(model: Any, tokenizer: Any, arch: ArchInfo, text: str,
+def compute_importance(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                       arch: ArchInfo, text: str,
                        seq_len: int = 256, max_sequences: int = 64) -> Importance:
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
     n_seq = max(1, min(max_sequences, ids.numel() // seq_len))
@@ -81,12 +92,12 @@ def compute_importance(model: Any, tokenizer: Any, arch: ArchInfo, text: str,
         w_o = layer.self_attn.o_proj.weight.detach().double()
         w_o_heads = w_o.view(arch.hidden_size, arch.num_q_heads, arch.head_dim)
 
-        def mlp_hook(_m: Any, inp: tuple[torch.Tensor, ...], _o: Any, i: int = i,
+        def mlp_hook(_m: torch.nn.Module, inp: tuple[torch.Tensor, ...], _o: object, i: int = i,
                      e: torch.Tensor = col_energy) -> None:
             a = inp[0].detach().double().reshape(-1, arch.intermediate_size)
             chan[i] += (a ** 2).sum(0) * e
 
-        def attn_hook(_m: Any, inp: tuple[torch.Tensor, ...], _o: Any, i: int = i,
+        def attn_hook(_m: torch.nn.Module, inp: tuple[torch.Tensor, ...], _o: object, i: int = i,
                       w: torch.Tensor = w_o_heads) -> None:
             x = inp[0].detach().double().reshape(-1, arch.num_q_heads, arch.head_dim)
             contrib = torch.einsum("thd,ohd->tho", x, w)  # each head's share of o_proj output

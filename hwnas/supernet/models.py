@@ -12,13 +12,17 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError, MissingDependencyError
 from hwnas.paths import sub_dir
 from hwnas.registry import Registry
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -27,8 +31,9 @@ DEFAULT_MODEL = "smollm2-135m"
 class KnownModel:
     name: str
     description: str
-    materialize: Any  # () -> Path of a HF model directory (made once, then cached)
-    config_only: Any = None  # () -> config without materialising the weights, if cheaper
+    materialize: Callable[[], Path]  # a HF model directory (made once, then cached)
+    config_only: Callable[[], PretrainedConfig] | None = None  # the config without
+    # materialising the weights, where that is cheaper
 
 
 KNOWN_MODELS: Registry[KnownModel] = Registry("model")
@@ -54,7 +59,7 @@ def _smollm2_gguf() -> tuple[Path, str]:
     return pkg, ggufs[0].name
 
 
-def _smollm2_config() -> Any:
+def _smollm2_config() -> PretrainedConfig:
     from transformers import AutoConfig
 
     cached = _cached_dir(DEFAULT_MODEL)
@@ -110,11 +115,12 @@ def resolve(name: str) -> Path | str:
                      "or a Hugging Face id such as meta-llama/Llama-2-7b-hf")
 
 
-def load_config(name: str) -> Any:
+def load_config(name: str) -> PretrainedConfig:
     from transformers import AutoConfig
 
-    if name in KNOWN_MODELS and KNOWN_MODELS.get(name).config_only is not None:
-        return KNOWN_MODELS.get(name).config_only()
+    config_only = KNOWN_MODELS.get(name).config_only if name in KNOWN_MODELS else None
+    if config_only is not None:
+        return config_only()
     try:
         return AutoConfig.from_pretrained(resolve(name))
     except OSError as e:
@@ -122,7 +128,8 @@ def load_config(name: str) -> Any:
                          "model directory instead of a hub id") from None
 
 
-def load_model(name: str, dtype: str = "fp32") -> tuple[Any, Any]:
+def load_model(name: str, dtype: str = "fp32"
+               ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load (model, tokenizer) in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -16,7 +16,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -58,7 +57,7 @@ class SubnetSpec:
         return len(set(self.intermediate_size)) <= 1 and len(set(self.kv_heads)) <= 1
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "subnet spec") -> SubnetSpec:
+    def from_dict(cls, data: object, source: str = "subnet spec") -> SubnetSpec:
         if not isinstance(data, dict):
             raise InputError(f"{source}: expected a JSON object with keys 'layers', "
                              f"'intermediate_size' and 'kv_heads', got {type(data).__name__}")
@@ -251,7 +250,7 @@ class SearchSpace:
     def canonical(self, x: Sequence[int] | np.ndarray) -> np.ndarray:
         return self.encode(self.decode(x))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, int | list[int]]:
         return {"num_layers": self.arch.num_layers, "width_choices": list(self.width_choices),
                 "kv_choices": list(self.kv_choices), "min_layers": self.min_layers,
                 "q_heads_per_kv_group": self.arch.q_per_kv, "n_var": self.n_var,

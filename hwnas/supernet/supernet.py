@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hwnas.paths import sub_dir
 from hwnas.supernet.arch import ArchInfo, arch_info
@@ -18,11 +18,14 @@ from hwnas.supernet.importance import (
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 from hwnas.supernet.stats import SubnetStats, subnet_stats
 
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
 
 @dataclass
 class Supernet:
-    model: Any
-    tokenizer: Any
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase | None  # None: random weights (timing only)
     name: str
     fingerprint: str
     importance: Importance
@@ -33,7 +36,7 @@ class Supernet:
         return self.space.arch
 
     @property
-    def config(self) -> Any:
+    def config(self) -> PretrainedConfig:
         return self.model.config
 
     # ---- construction ------------------------------------------------------------------
@@ -49,7 +52,8 @@ class Supernet:
         return cls(model, tok, name, fp, imp, SearchSpace.default(arch, widths=widths))
 
     @classmethod
-    def from_model(cls, model: Any, tokenizer: Any = None, name: str = "custom",
+    def from_model(cls, model: PreTrainedModel,
+                   tokenizer: PreTrainedTokenizerBase | None = None, name: str = "custom",
                    importance: Importance | None = None,
                    widths: list[int] | None = None) -> Supernet:
         """Any in-memory model; importance from calibration text when a tokenizer is given."""
@@ -64,7 +68,7 @@ class Supernet:
                    SearchSpace.default(arch, widths=widths))
 
     @classmethod
-    def from_config(cls, config: Any, name: str | None = None,
+    def from_config(cls, config: PretrainedConfig, name: str | None = None,
                     widths: list[int] | None = None) -> Supernet:
         """Random weights of a given shape: enough to time layers (latency ignores weights)."""
         import torch
@@ -81,13 +85,13 @@ class Supernet:
     def validate(self, spec: SubnetSpec) -> SubnetSpec:
         return self.space.validate(spec)
 
-    def extract(self, spec: SubnetSpec, padded: bool = False) -> Any:
+    def extract(self, spec: SubnetSpec, padded: bool = False) -> PreTrainedModel:
         from hwnas.supernet.extract import build
 
         self.validate(spec)
         return build(self.model, self.arch, self.importance, spec, padded=padded)
 
-    def layer_config(self, width: int, kv_heads: int) -> Any:
+    def layer_config(self, width: int, kv_heads: int) -> PretrainedConfig:
         from hwnas.supernet.extract import layer_config
 
         return layer_config(self.model.config, self.arch, width, kv_heads)
@@ -96,7 +100,8 @@ class Supernet:
         return subnet_stats(self.arch, self.validate(spec), dtype)
 
 
-def cached_importance(model: Any, tok: Any, arch: ArchInfo, fp: str) -> Importance:
+def cached_importance(model: PreTrainedModel, tok: PreTrainedTokenizerBase, arch: ArchInfo,
+                      fp: str) -> Importance:
     from hwnas.datasets.text import calibration_text
 
     text = calibration_text()
@@ -109,7 +114,7 @@ def cached_importance(model: Any, tok: Any, arch: ArchInfo, fp: str) -> Importan
     return imp
 
 
-def _state_fingerprint(model: Any) -> str:
+def _state_fingerprint(model: PreTrainedModel) -> str:
     """Identity of an in-memory model: config plus a sample of every tensor."""
     h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True,
                                   default=str).encode())
