@@ -67,7 +67,7 @@ def evaluate_many(targets: Sequence[Target], tasks: Sequence[str], executor: Exe
             jobs.append(Job(key, run_task, (target, _portable(ti), name, limit, seed,
                                             batch_tokens)))
 
-    def record(out: Outcome[EvalResult]) -> None:
+    def write(out: Outcome[EvalResult]) -> None:
         target, ti, name = where[out.key]
         if out.value is None:
             return
@@ -79,7 +79,7 @@ def evaluate_many(targets: Sequence[Target], tasks: Sequence[str], executor: Exe
             progress(name, out.value.n, out.value.n)
 
     try:
-        outcomes = {o.key: o for o in executor.map(jobs, record)}
+        outcomes = {o.key: o for o in executor.map(jobs, write)}
     finally:
         if executor.in_process:
             _LAST.clear()
@@ -133,18 +133,10 @@ def run_task(target: Target, ti: TaskItems, name: str, limit: int | None, seed: 
 
 
 # ---- targets a worker can load by itself -------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _supernet(model: str, dtype: str) -> object:
-    from hwnas.supernet.supernet import Supernet
-
-    return Supernet.load(model, dtype=dtype)
-
-
 def _load_named(model: str, spec: SubnetSpec | None, dtype: str) -> Loaded:
-    from hwnas.supernet.supernet import Supernet
+    from hwnas.supernet.cached import loaded_supernet
 
-    sn = _supernet(model, dtype)
-    assert isinstance(sn, Supernet)
+    sn = loaded_supernet(model, dtype)
     return (sn.model if spec is None else sn.extract(spec)), sn.tokenizer
 
 

@@ -28,7 +28,7 @@ from hwnas.executors.base import OnOutcome, raise_input_errors, unique
 from hwnas.executors.job import DEVICE, Failure, Job, Outcome, Ran, run_job
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client, Future, LocalCluster
 
 T = TypeVar("T")
 DEFAULT_RETRIES = 2
@@ -59,7 +59,7 @@ class DaskExecutor:
         self.retries = retries
         self.scheduler = scheduler
         self.workers = workers
-        self.cluster = None
+        self.cluster: LocalCluster | None = None
         self._lock_dir: str | None = None
         self.lock: str | None = None
         self._seq = 0
@@ -182,7 +182,7 @@ def _on_worker(fn: Callable[..., T], args: tuple[object, ...], exclusive: bool,
     return get_worker().address, run_job(fn, args, exclusive, lock)
 
 
-def _local_cluster(workers: int, hw: Sequence[str], threads: int | None) -> object:
+def _local_cluster(workers: int, hw: Sequence[str], threads: int | None) -> LocalCluster:
     """`workers` processes on 127.0.0.1, each one device: resources ``device=1`` and one per
     hardware profile named; torch in each uses its share of the cores. A worker that dies is
     not given a second chance at the same job by the scheduler: the executor's retry budget

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import InputError, NotFoundError
+from hwnas.executors import Executor, Failure, LocalExecutor
 from hwnas.profilers.lock import timing_lock
 from hwnas.search.evaluators import Measured, analytic
 from hwnas.supernet.space import SearchSpace, SubnetSpec
@@ -52,14 +53,30 @@ def latency_bundle(hw: Any, model: str, store: Any, folder: Path, seed: int = 0)
     return persist.load_latency(folder, None, False)
 
 
+def summarise(res: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """A subnet's quality values (mean accuracy, mean perplexity) and per-task detail."""
+    acc = [r.accuracy for r in res.values() if r.metric != "perplexity"]
+    ppl = [r.accuracy for r in res.values() if r.metric == "perplexity"]
+    values = {}
+    if acc:
+        values["accuracy"] = float(np.mean(acc))
+    if ppl:
+        values["perplexity"] = float(np.mean(ppl))
+    detail = {name: {"metric": r.metric, "value": r.accuracy, "stderr": r.stderr, "n": r.n}
+              for name, r in res.items()}
+    return values, detail
+
+
 class RealEvaluator:
     def __init__(self, sn: Any, hw: Any, config: Any, store: Any, bundle: Any,
-                 lock: str | Path | None = None, progress: Any = None) -> None:
+                 lock: str | Path | None = None, progress: Any = None,
+                 executor: Executor | None = None) -> None:
         self.sn, self.hw, self.config, self.store, self.bundle = sn, hw, config, store, bundle
         self.space: SearchSpace = sn.space
         self.lock = lock
         self.progress = progress
         self.context = hw.primary.prefill_tokens + hw.primary.decode_tokens
+        self.executor: Executor = executor or LocalExecutor()
 
     # ---- pieces ----------------------------------------------------------------------------
     def exact(self, spec: SubnetSpec) -> dict[str, float]:
@@ -72,16 +89,7 @@ class RealEvaluator:
         seed = ITEM_SEED if limit is not None else None
         res = evaluate(self.sn, spec, list(self.config.tasks), limit=limit, seed=seed,
                        store=self.store)
-        acc = [r.accuracy for r in res.values() if r.metric != "perplexity"]
-        ppl = [r.accuracy for r in res.values() if r.metric == "perplexity"]
-        values = {}
-        if acc:
-            values["accuracy"] = float(np.mean(acc))
-        if ppl:
-            values["perplexity"] = float(np.mean(ppl))
-        detail = {name: {"metric": r.metric, "value": r.accuracy, "stderr": r.stderr, "n": r.n}
-                  for name, r in res.items()}
-        return values, detail
+        return summarise(res)
 
     def _time(self, spec: SubnetSpec, cached: bool) -> tuple[float, dict[str, Any]]:
         from hwnas.profilers import measure_subnet
@@ -124,11 +132,22 @@ class RealEvaluator:
         return Measured(values, {"tasks": detail, "latency": lat_detail, "full_model": True,
                                  "limit": self.config.limit})
 
+    def evaluate_batch(self, specs: list[SubnetSpec]) -> list[Measured | Failure]:
+        """`evaluate` of each, as jobs on the executor (`hwnas.search.spread`)."""
+        from hwnas.search.spread import evaluate_batch
+
+        return evaluate_batch(self, specs)
+
     def remeasure(self, specs: list[SubnetSpec | None],
                   progress: Callable[[str, int, int], None] | None = None) -> list[Measured]:
         """Accuracy on `final_limit` items for each, then fresh timing of all of them (the
         full model included) interleaved in one group, not from the store."""
         from hwnas.profilers import measure_subnets
+
+        if not self.executor.in_process:
+            from hwnas.search.spread import remeasure
+
+            return remeasure(self, specs, progress)
 
         full = self.space.full()
         quality = []
@@ -160,7 +179,8 @@ class RealEvaluator:
 
 
 def build(config: Any, store: Any, progress: Any = None, run_dir: Path | None = None,
-          supernet: Any = None, lock: str | Path | None = None, **_: Any) -> RealEvaluator:
+          supernet: Any = None, lock: str | Path | None = None,
+          executor: Executor | None = None, **_: Any) -> RealEvaluator:
     """Check the inputs (tasks, profiling data) before loading the model, then load it."""
     from hwnas.hw_profiles import load_profile
 
@@ -172,4 +192,4 @@ def build(config: Any, store: Any, progress: Any = None, run_dir: Path | None = 
         from hwnas.supernet.supernet import Supernet
 
         supernet = Supernet.load(config.model, dtype=hw.dtype)
-    return RealEvaluator(supernet, hw, config, store, bundle, lock, progress)
+    return RealEvaluator(supernet, hw, config, store, bundle, lock, progress, executor)

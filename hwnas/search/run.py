@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwnas.errors import InputError, NotFoundError
+from hwnas.executors import Executor
 from hwnas.search.config import SearchConfig
 from hwnas.search.evaluators import EVALUATORS
 from hwnas.search.loop import Progress, Runner, default_run_name
@@ -33,9 +34,11 @@ def build_evaluator(config: SearchConfig, store: Any, name: str,
 
 def search(config: SearchConfig, store: Any, name: str | None = None,
            resume: bool | None = False, progress: Progress | None = None,
-           evaluator: Any = None, **options: Any) -> tuple[str, RunState]:
+           evaluator: Any = None, executor: Executor | None = None,
+           **options: Any) -> tuple[str, RunState]:
     """Run (or, with `resume`, continue) a search; returns the run's name and final state.
-    `resume=None` continues a run of that name when one exists and starts it otherwise."""
+    `resume=None` continues a run of that name when one exists and starts it otherwise.
+    `executor` runs the real evaluations (default: in this process)."""
     config.check()
     name = name or default_run_name(config)
     if resume is True and store.run_config(name) is None:
@@ -50,6 +53,7 @@ def search(config: SearchConfig, store: Any, name: str | None = None,
             raise InputError(f"run '{name}' was started with other settings ("
                              + "; ".join(diffs) + "); resume it with the same arguments "
                              "or start a new --run")
-    ev = evaluator or build_evaluator(config, store, name, progress, **options)
-    runner = Runner(store, name, config, ev, progress, resume)
+    ev = evaluator or build_evaluator(config, store, name, progress, executor=executor,
+                                      **options)
+    runner = Runner(store, name, config, ev, progress, resume, executor)
     return name, runner.run()
