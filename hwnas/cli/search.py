@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+from hwnas.cli._executor import EXECUTOR_OPT, RETRIES_OPT, SCHEDULER_OPT, WORKERS_OPT, executor_spec
 
 runs_app = typer.Typer(name="runs", no_args_is_help=True,
                        help="List search runs and show one (Pareto set, hypervolume, plot).")
@@ -32,6 +33,9 @@ def progress_printer(quiet: bool = False) -> Any:
                              if k in ("accuracy", "perplexity", "latency_ms"))
             err_console.print(f"  real evaluation {info['evals_used']}/{info['evals']}: {vals}",
                               style="dim")
+        elif phase == "failed":
+            err_console.print(f"  real evaluation {info['evals_used']}/{info['evals']} failed "
+                              f"(recorded as infeasible): {info['reason']}", markup=False)
         elif phase == "plan":
             err_console.print(f"  iteration {info['iteration']}: training predictors and "
                               "searching them", style="dim")
@@ -90,14 +94,20 @@ def search_cmd(
                                             "other timing runs)."),
     evaluator: str = typer.Option("real", "--evaluator", help="real | fake (synthetic, for "
                                   "tests)."),
+    executor: str | None = EXECUTOR_OPT,
+    scheduler: str | None = SCHEDULER_OPT,
+    workers: int | None = WORKERS_OPT,
+    retries: int = RETRIES_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search a model's subnets for a hardware profile; re-measure the Pareto set."""
+    from hwnas.executors import open_executor
     from hwnas.search import Constraints, SearchConfig, search
     from hwnas.search.relative import relative_bounds, tighter
     from hwnas.store import open_store
 
-    with open_store() as store:
+    where = executor_spec(executor, scheduler, workers, retries)
+    with open_store() as store, open_executor(where, hw=[_profile_name(hw)]) as ex:
         rel_lat, rel_params = relative_bounds(hw, model, store, min_speedup=min_speedup,
                                               min_smaller=min_smaller, seed=seed, run=run)
         cfg = SearchConfig(
@@ -109,8 +119,19 @@ def search_cmd(
             final_limit=final_limit or None, final_max=final_max, latency=latency,
             evaluator=evaluator)
         name, _ = search(cfg, store, run, resume=True if resume else False,
-                         progress=progress_printer(as_json), lock=timing_lock)
+                         progress=progress_printer(as_json), lock=timing_lock, executor=ex)
         show(store, name, as_json)
+
+
+def _profile_name(hw: str) -> str:
+    """The hardware profile's name (a local cluster's workers declare it as a resource)."""
+    from hwnas.errors import InputError
+    from hwnas.hw_profiles import load_profile
+
+    try:
+        return load_profile(hw).name
+    except InputError:  # a synthetic run (--evaluator fake) names no real profile
+        return hw
 
 
 def show(store: Any, name: str, as_json: bool) -> None:

@@ -87,6 +87,8 @@ def summary(store: Any, run: str) -> dict[str, Any]:
         "name": run, "hw": cfg.hw, "model": cfg.model, "tasks": list(cfg.tasks),
         "objectives": list(cfg.objectives), "strategy": cfg.strategy, "status": status,
         "evals_used": st.used, "evals": cfg.evals, "config": cfg.to_dict(),
+        "failed": [{"key": k, "reason": f.reason, "iteration": f.iteration}
+                   for k, f in st.failed.items()],
         "hypervolume": [it["hypervolume"] for it in its],
         "hypervolume_evals": [it["evals_used"] for it in its],
         "normalisation": norm.to_dict() if norm else None,
