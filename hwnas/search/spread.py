@@ -134,6 +134,26 @@ def evaluate_batch(ev: RealEvaluator, specs: list[SubnetSpec]) -> list[Measured 
     return out
 
 
+def full_model(ev: RealEvaluator) -> tuple[dict[str, float], Latency, dict[str, Any]]:
+    """The full model's quality values, latency and per-task detail (the run's reference),
+    through the executor."""
+    from hwnas.errors import HwnasError
+
+    full = ev.space.full()
+    q = quality_batch(ev, [None], ev.config.limit)[0]
+    lat: Latency | Failure
+    if ev.config.latency == "measured":
+        t = time_batch(ev, [full])[0]
+        lat = t if isinstance(t, Failure) else _latency_of(t[0])
+    else:
+        lat = ev._latency(full)
+    for got in (q, lat):
+        if isinstance(got, Failure):
+            raise HwnasError(f"measuring the full model (the reference) failed ({got.reason})")
+    assert not isinstance(q, Failure) and not isinstance(lat, Failure)
+    return q[0], lat, q[1]
+
+
 def remeasure(ev: RealEvaluator, specs: list[SubnetSpec | None],
               progress: Callable[[str, int, int], None] | None = None) -> list[Measured]:
     """`RealEvaluator.remeasure` as jobs: accuracy on `final_limit` items for all of them at
