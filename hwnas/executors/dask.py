@@ -199,4 +199,7 @@ def _local_cluster(workers: int, hw: Sequence[str], threads: int | None) -> Loca
                           "distributed.nanny.pre-spawn-environ": env}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                             host="127.0.0.1", dashboard_address=None, resources=resources,
-                            silence_logs=40)
+                            silence_logs=40,
+                            # no dashboard; its small HTTP server (health) on a free
+                            # loopback port rather than 8787
+                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
