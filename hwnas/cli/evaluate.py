@@ -89,6 +89,10 @@ def evaluate_cmd(
     if subnet is not None and directory is not None:
         raise InputError("give either --subnet or --dir, not both")
     names = _task_names(tasks)
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit}: give a positive number of items per task")
+    if fewshot < 0:
+        raise InputError(f"--fewshot {fewshot}: give 0 or more solved examples")
     if directory is not None:
         target = from_dir(directory, dtype=dtype, tokenizer_from=model)
     else:

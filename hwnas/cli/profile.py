@@ -158,12 +158,14 @@ def measure_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Time one whole subnet for real: latency_ms (primary metric) and every workload."""
+    from hwnas.hw_profiles import load_profile
     from hwnas.profilers import measure_subnet
     from hwnas.store import open_store
     from hwnas.supernet import SubnetSpec
     from hwnas.supernet.supernet import Supernet
 
     spec = SubnetSpec.parse(subnet)
+    load_profile(hw)  # a bad profile fails before the model loads
     sn = Supernet.load(model)
     which = "primary" if primary_only else "all"
     if store_it:

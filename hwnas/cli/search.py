@@ -93,10 +93,18 @@ def search_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search a model's subnets for a hardware profile; re-measure the Pareto set."""
+    from hwnas.errors import InputError
     from hwnas.search import Constraints, SearchConfig, search
     from hwnas.search.relative import relative_bounds, tighter
     from hwnas.store import open_store
 
+    for flag, v in (("--limit", limit), ("--final-limit", final_limit)):
+        if v < 0:
+            raise InputError(f"{flag} {v}: give a positive number of items per task, or 0 "
+                             "for all")
+    if evaluator == "real":
+        from hwnas.hw_profiles import load_profile
+        load_profile(hw)  # before a run or its folder is created
     with open_store() as store:
         rel_lat, rel_params = relative_bounds(hw, model, store, min_speedup=min_speedup,
                                               min_smaller=min_smaller, seed=seed, run=run)

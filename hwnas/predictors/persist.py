@@ -147,16 +147,16 @@ def sidecar_fields(sidecar: Path) -> Iterator[None]:
         yield
     except InputError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except Exception as e:
+        if type(e).__name__ == "XGBoostError":
+            first = " ".join(str(e).split("Stack trace")[0].split())[:160]
+            raise InputError(f"predictor in {sidecar.parent}: XGBoost cannot read a model file "
+                             f"({first}); retrain with `hwnas predictors train`") from None
+        if not isinstance(e, KeyError | TypeError | ValueError | AttributeError | IndexError):
+            raise
         what = f"field {e}" if isinstance(e, KeyError) else " ".join(str(e).split())[:160]
         raise InputError(f"predictor sidecar {sidecar}: missing or invalid {what}; retrain with "
                          "`hwnas predictors train`") from None
-    except Exception as e:
-        if type(e).__name__ != "XGBoostError":
-            raise
-        raise InputError(f"predictor in {sidecar.parent}: XGBoost cannot read a model file "
-                         f"({' '.join(str(e).split())[:160]}); retrain with `hwnas predictors "
-                         "train`") from None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -190,6 +190,7 @@ def read_sidecar(folder_or_file: Path, kind: str) -> tuple[Path, dict[str, Any]]
                          "`hwnas predictors train`")
     from hwnas.safe_io import read_json_object
 
+    refuse_pickle(sidecar)
     data = read_json_object(sidecar, "predictor sidecar")
     if data.get("kind") != kind:
         raise InputError(f"{sidecar}: holds a '{data.get('kind')}' predictor, not '{kind}'")

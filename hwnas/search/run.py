@@ -37,6 +37,9 @@ def search(config: SearchConfig, store: Any, name: str | None = None,
     """Run (or, with `resume`, continue) a search; returns the run's name and final state.
     `resume=None` continues a run of that name when one exists and starts it otherwise."""
     config.check()
+    if evaluator is None and config.evaluator == "real":
+        from hwnas.hw_profiles import load_profile
+        load_profile(config.hw)  # a bad profile fails before a run or its folder exists
     name = name or default_run_name(config)
     if resume is True and store.run_config(name) is None:
         raise InputError(f"no run named '{name}' in the store; drop --resume to start it")

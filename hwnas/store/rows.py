@@ -103,7 +103,8 @@ def row_problem(table: str, row: dict[str, Any]) -> str | None:
         if not isinstance(v, str) or not v:
             return f"column '{c}' is {v!r}, not non-empty text"
     created = row.get("created")
-    if not _is_num(created) or not math.isfinite(created):
+    if not isinstance(created, int | float) or isinstance(created, bool) or not math.isfinite(
+            created):
         return f"column 'created' is {created!r}, not a time stamp"
     if table == "measurements":
         m = row.get("median_ms")

@@ -134,11 +134,11 @@ def load_config(name: str) -> Any:
         return AutoConfig.from_pretrained(src, **hub_kwargs(src))
     except InputError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    except Exception as e:  # noqa: BLE001 (whatever transformers makes of the user's config)
         if isinstance(src, str):
             raise hub_error(name, e) from None
         raise InputError(f"model '{name}': transformers cannot read {src / 'config.json'} "
-                         f"({' '.join(str(e).split())[:160]}); fix the config") from None
+                         f"({type(e).__name__}: {' '.join(str(e).split())[:160]}); fix the config") from None
 
 
 def load_model(name: str, dtype: str = "fp32") -> tuple[Any, Any]:
@@ -162,7 +162,7 @@ def load_model(name: str, dtype: str = "fp32") -> tuple[Any, Any]:
         tok = AutoTokenizer.from_pretrained(src, **kw)
     except InputError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+    except Exception as e:  # noqa: BLE001 (whatever transformers makes of the user's folder)
         if isinstance(src, str):
             raise hub_error(name, e) from None
         raise InputError(f"model '{name}': transformers cannot load the folder {src} "
