@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from hwnas.cli import main
 
 SPEC = json.dumps({"layers": [0, 2, 3], "intermediate_size": [64, 128, 64],

@@ -74,7 +74,7 @@ def test_every_transformers_load_in_hwnas_refuses_remote_code():
     assert calls >= 8
 
 
-# ---- model folders ---------------------------------------------------------------------------
+# ---- model folders -----------------------------------------------------------------------------
 @pytest.mark.parametrize("config, fragment", [
     ("{}", "model_type"),
     ('{"model_type": "llama", "model_type": "llama"}', "appears twice"),
@@ -148,7 +148,7 @@ def test_a_hub_id_offline_fails_fast(monkeypatch):
     assert time.monotonic() - t0 < 10
 
 
-# ---- specs, tasks, profiles ----------------------------------------------------------------------
+# ---- specs, tasks, profiles --------------------------------------------------------------------
 @pytest.mark.parametrize("content, fragment", [
     (b'{"layers": [0], "layers": [1], "intermediate_size": [64], "kv_heads": [1]}',
      "appears twice"),
@@ -191,7 +191,7 @@ def test_bad_profiles(tmp_path, edit, fragment):
     one_line_error(*cli("hw", "validate", str(f))[::2], "not UTF-8")
 
 
-# ---- strict JSON output ----------------------------------------------------------------------------
+# ---- strict JSON output ------------------------------------------------------------------------
 def test_evaluate_json_with_limit_1_is_valid_json(tmp_path, tiny_model_dir):
     task = tmp_path / "t.jsonl"
     task.write_text(json.dumps({"context": "Q: 1+1", "choices": ["2", "3"], "gold": 0}) + "\n")
@@ -207,7 +207,7 @@ def test_evaluate_json_with_limit_1_is_valid_json(tmp_path, tiny_model_dir):
     assert result["stderr"] is None and result["n"] == 1
 
 
-# ---- the store ---------------------------------------------------------------------------------------
+# ---- the store ---------------------------------------------------------------------------------
 def _csv_with(tmp_path, payload: str) -> Path:
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -339,16 +339,16 @@ def test_hwnas_cache_pointing_at_a_file(tmp_path, monkeypatch):
     one_line_error(*cli("--cache-dir", str(f), "hw", "list")[::2], "is a file")
 
 
-# ---- predictor files -------------------------------------------------------------------------------
+# ---- predictor files ---------------------------------------------------------------------------
 @pytest.fixture
 def trained(tmp_path):
     """A latency predictor trained on synthetic measurements: (model dir, its folder)."""
     from test_predictors_synth import fill_layers
+    from transformers import LlamaConfig
 
     from hwnas.predictors import api
     from hwnas.predictors.persist import latency_dir
     from hwnas.store import open_store
-    from transformers import LlamaConfig
 
     d = tmp_path / "tiny"
     LlamaConfig(hidden_size=128, intermediate_size=512, num_attention_heads=4,
@@ -397,7 +397,7 @@ def test_predictor_files_garbage_and_pickles_are_refused(trained):
     one_line_error(*_predict(d)[::2], "not a file name")
 
 
-# ---- flags validated before anything runs ---------------------------------------------------------
+# ---- flags validated before anything runs ------------------------------------------------------
 def test_measure_with_a_bad_profile_fails_before_the_model_loads(monkeypatch, tiny_model_dir):
     from hwnas.supernet import supernet
 

@@ -66,8 +66,22 @@ class RepairReport:
         return asdict(self)
 
 
-def _connect_ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60.0)
+class Undecodable(bytes):
+    """A text cell that is not UTF-8 (damage): read as its bytes, so it can be quarantined."""
+
+
+def _text(raw: bytes) -> str | Undecodable:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Undecodable(raw)
+
+
+def _connect(path: Path, read_only: bool = True) -> sqlite3.Connection:
+    db = (sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60.0) if read_only else
+          sqlite3.connect(path, timeout=60.0, isolation_level=None))
+    db.text_factory = _text
+    return db
 
 
 def _rows(db: sqlite3.Connection, table: str, report: CheckReport
@@ -98,7 +112,7 @@ def _scan(path: Path) -> tuple[CheckReport, dict[str, list[tuple[int, dict[str, 
     if not report.exists:
         return report, good
     try:
-        db = _connect_ro(path)
+        db = _connect(path)
         msgs = [r[0] for r in db.execute("PRAGMA integrity_check")]
         if msgs != ["ok"]:
             report.damaged = "; ".join(msgs[:3])
@@ -143,7 +157,7 @@ def repair_store(path: str | Path) -> RepairReport:
 
 
 def _quarantine_in_place(path: Path, problems: list[Problem]) -> None:
-    db = sqlite3.connect(path, timeout=60.0, isolation_level=None)
+    db = _connect(path, read_only=False)
     try:
         db.execute(QUARANTINE)
         db.execute("BEGIN IMMEDIATE")

@@ -138,7 +138,8 @@ def load_config(name: str) -> Any:
         if isinstance(src, str):
             raise hub_error(name, e) from None
         raise InputError(f"model '{name}': transformers cannot read {src / 'config.json'} "
-                         f"({type(e).__name__}: {' '.join(str(e).split())[:160]}); fix the config") from None
+                         f"({type(e).__name__}: {' '.join(str(e).split())[:160]}); fix the "
+                         "config") from None
 
 
 def load_model(name: str, dtype: str = "fp32") -> tuple[Any, Any]:
