@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ def decode_utf8(data: bytes, where: str) -> str:
                          "save the file as UTF-8") from None
 
 
-def _no_duplicates(where: str):  # type: ignore[no-untyped-def]
+def _no_duplicates(where: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in pairs:
@@ -64,7 +64,7 @@ def _no_duplicates(where: str):  # type: ignore[no-untyped-def]
     return hook
 
 
-def _no_constants(where: str):  # type: ignore[no-untyped-def]
+def _no_constants(where: str) -> Callable[[str], float]:
     def hook(name: str) -> float:
         raise InputError(f"{where}: {name} is not valid JSON; write a number or null")
     return hook
