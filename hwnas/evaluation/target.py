@@ -101,7 +101,8 @@ def load_model_tokenizer(name: str) -> Any:
     return AutoTokenizer.from_pretrained(resolve(name))
 
 
-def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> Target:
+def from_name(model: str, spec: Any = None, dtype: str = "fp32", repair: str = "none"
+              ) -> Target:
     """A known model, local directory or hub id, whole (spec None) or one subnet. Nothing is
     loaded until a task misses the cache; then the `Supernet` is built and the subnet cut."""
     from hwnas.supernet.models import fingerprint
@@ -117,7 +118,12 @@ def from_name(model: str, spec: Any = None, dtype: str = "fp32") -> Target:
         from hwnas.supernet.supernet import Supernet
 
         sn = Supernet.load(model, dtype=dtype)
-        return sn.extract(spec), sn.tokenizer
+        return sn.extract(spec, repair=repair), sn.tokenizer
 
-    return Target(fingerprint(model), FULL if spec is None else spec.key(), dtype, load,
+    subnet = FULL if spec is None else spec.key()
+    if spec is not None and repair != "none":
+        from hwnas.supernet.repair import RepairConfig, check_mode
+
+        subnet += f"+{check_mode(repair)}-{RepairConfig().key()}"  # its own cache key
+    return Target(fingerprint(model), subnet, dtype, load,
                   spec=None if spec is None else spec.to_dict())

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwnas.errors import InputError
 from hwnas.paths import sub_dir
 from hwnas.supernet.arch import ArchInfo, arch_info
 from hwnas.supernet.importance import (
@@ -18,6 +19,8 @@ from hwnas.supernet.importance import (
 )
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 from hwnas.supernet.stats import SubnetStats, subnet_stats
+
+IMPORTANCE_FILE = "hwnas_importance.json"  # written next to the weights of a trained model
 
 
 @dataclass
@@ -46,7 +49,7 @@ class Supernet:
         model, tok = load_model(name, dtype)
         fp = fingerprint(name)
         arch = arch_info(model.config)
-        imp = cached_importance(model, tok, arch, fp)
+        imp = dir_importance(name) or cached_importance(model, tok, arch, fp)
         return cls(model, tok, name, fp, imp, SearchSpace.default(arch, widths=widths))
 
     @classmethod
@@ -82,11 +85,20 @@ class Supernet:
     def validate(self, spec: SubnetSpec) -> SubnetSpec:
         return self.space.validate(spec)
 
-    def extract(self, spec: SubnetSpec, padded: bool = False) -> Any:
+    def extract(self, spec: SubnetSpec, padded: bool = False, repair: str = "none") -> Any:
+        """The subnet as a runnable model; ``repair="ls"`` folds the training-free
+        least-squares repair (`hwnas.supernet.repair`, cached per subnet) into its weights."""
         from hwnas.supernet.extract import build
+        from hwnas.supernet.repair import apply_deltas, check_mode, repair_deltas
 
         self.validate(spec)
-        return build(self.model, self.arch, self.importance, spec, padded=padded)
+        if check_mode(repair) == "ls" and padded:
+            raise InputError("--repair ls with --padded is not available yet; export the "
+                             "repaired subnet without --padded")
+        model = build(self.model, self.arch, self.importance, spec, padded=padded)
+        if repair == "ls":
+            apply_deltas(model, repair_deltas(self, spec))
+        return model
 
     def layer_config(self, width: int, kv_heads: int) -> Any:
         from hwnas.supernet.extract import layer_config
@@ -97,10 +109,22 @@ class Supernet:
         return subnet_stats(self.arch, self.validate(spec), dtype)
 
     def export(self, spec: SubnetSpec, out_dir: str | Path, padded: bool = False,
-               verify: bool = True) -> Any:
+               verify: bool = True, repair: str = "none") -> Any:
         from hwnas.supernet.export import export
 
-        return export(self, spec, Path(out_dir), padded=padded, verify=verify)
+        return export(self, spec, Path(out_dir), padded=padded, verify=verify, repair=repair)
+
+
+def dir_importance(name: str) -> Importance | None:
+    """The importance order a model directory carries (`hwnas supernet train` writes the
+    base model's, so a trained super-network is cut exactly as it was trained)."""
+    from hwnas.supernet.models import KNOWN_MODELS, resolve
+
+    if name in KNOWN_MODELS:
+        return None
+    src = resolve(name)
+    path = src / IMPORTANCE_FILE if isinstance(src, Path) else None
+    return Importance.load(path) if path is not None and path.is_file() else None
 
 
 def cached_importance(model: Any, tok: Any, arch: ArchInfo, fp: str) -> Importance:
