@@ -75,11 +75,15 @@ def record_problem(table: str, rec: Record) -> str | None:
                 return f"payload field 'spec.{f}' is not an integer"
         if spec.get("subnet") is not None and not isinstance(spec["subnet"], str):
             return "payload field 'spec.subnet' is not text"
+        if "error" in rec:  # a failed (out-of-memory) record: no times
+            return None if isinstance(rec["error"], str) else "payload field 'error' is not text"
         times = rec.get("times_ms")
         if (not isinstance(times, list) or not times
                 or not all(_is_num(t) and math.isfinite(t) and t >= 0 for t in times)):
             return "payload field 'times_ms' is not a non-empty list of finite times"
-        if not _is_num(rec.get("median_ms")) or not math.isfinite(rec["median_ms"]):
+        median = rec.get("median_ms")
+        if not isinstance(median, int | float) or isinstance(median, bool) or not math.isfinite(
+                median):
             return "payload field 'median_ms' is not a finite number"
         if not _is_int(rec.get("protocol")):
             return "payload field 'protocol' is not an integer"

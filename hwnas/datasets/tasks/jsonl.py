@@ -31,7 +31,8 @@ def parse_line(raw: str, where: str) -> Item:
     try:
         obj: Any = loads_strict(raw, where)
     except InputError as e:
-        raise InputError(f"{e}; each line must be one JSON object such as {EXAMPLE}") from None
+        raise InputError(f"{str(e).replace('invalid JSON', 'not valid JSON')}; each line must "
+                         f"be one JSON object such as {EXAMPLE}") from None
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object such as {EXAMPLE}, "
                          f"got {type(obj).__name__}")
