@@ -72,12 +72,11 @@ def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder
 
 class RealEvaluator:
     def __init__(self, sn: Supernet, hw: HardwareProfile, config: SearchConfig,
-                 store: Storage, bundle: LatencyBundle, lock: str | Path | None = None,
-                 progress: Progress | None = None) -> None:
+                 store: Storage, bundle: LatencyBundle, lock: str | Path | None = None
+                 ) -> None:
         self.sn, self.hw, self.config, self.store, self.bundle = sn, hw, config, store, bundle
         self.space: SearchSpace = sn.space
         self.lock = lock
-        self.progress = progress
         self.context = hw.primary.prefill_tokens + hw.primary.decode_tokens
 
     # ---- pieces ----------------------------------------------------------------------------
@@ -196,4 +195,4 @@ def build(config: SearchConfig, store: Storage, options: EvaluatorOptions,
         from hwnas.supernet.supernet import Supernet
 
         supernet = Supernet.load(config.model, dtype=hw.dtype)
-    return RealEvaluator(supernet, hw, config, store, bundle, options.lock, progress)
+    return RealEvaluator(supernet, hw, config, store, bundle, options.lock)
