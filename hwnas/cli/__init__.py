@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "hwnas.cli.evaluate",
     "hwnas.cli.search",
     "hwnas.cli.demo",
+    "hwnas.cli.supernet",
 )
 
 

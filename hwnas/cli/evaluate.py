@@ -79,6 +79,8 @@ def evaluate_cmd(
                                   "holds this evaluation."),
     batch_tokens: int = typer.Option(2048, "--batch-tokens", min=64,
                                      help="Token budget of one forward batch."),
+    repair: str = typer.Option("none", "--repair", help="none, or ls: the training-free "
+                               "least-squares repair of the cut weights (with --subnet)."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Accuracy on benchmarks: `hwnas evaluate --model M [--subnet S | --dir D] --tasks T1,T2`."""
@@ -90,11 +92,13 @@ def evaluate_cmd(
     if subnet is not None and directory is not None:
         raise InputError("give either --subnet or --dir, not both")
     names = _task_names(tasks)
+    if repair != "none" and subnet is None:
+        raise InputError("--repair applies to a cut subnet: give --subnet SPEC with it")
     if directory is not None:
         target = from_dir(directory, dtype=dtype, tokenizer_from=model)
     else:
         spec = SubnetSpec.parse(subnet) if subnet is not None else None
-        target = from_name(model, spec, dtype)
+        target = from_name(model, spec, dtype, repair=repair)
     with open_store() as store, _Bars(not json_out) as bars:
         results = evaluate(target, None, names, limit=limit, seed=seed, store=store,
                            no_cache=no_cache, progress=bars, fewshot=fewshot,

@@ -106,6 +106,8 @@ def export(model: str = MODEL_OPT,
                                        "faster."),
            verify: bool = typer.Option(True, "--verify/--no-verify",
                                        help="Reload, compare logits, generate."),
+           repair: str = typer.Option("none", "--repair", help="none, or ls: fold the "
+                                      "training-free least-squares repair into the weights."),
            widths: str | None = WIDTHS_OPT, json_out: bool = JSON_OPT) -> None:
     """Write a subnet as a Hugging Face model directory (safetensors), then verify it."""
     from hwnas.supernet.export import export
@@ -114,7 +116,7 @@ def export(model: str = MODEL_OPT,
     model, spec = _export_target(model, subnet, run, pick)
     sn = Supernet.load(model, widths=_parse_widths(widths))
     sn.validate(spec)
-    info = export(sn, spec, out, padded=padded, verify=verify)
+    info = export(sn, spec, out, padded=padded, verify=verify, repair=repair)
     if json_out:
         print_json(info.to_dict())
         return

@@ -113,7 +113,8 @@ def load_model_tokenizer(name: str) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(resolve(name))
 
 
-def from_name(model: str, spec: SubnetSpec | None = None, dtype: str = "fp32") -> EvalTarget:
+def from_name(model: str, spec: SubnetSpec | None = None, dtype: str = "fp32",
+              repair: str = "none") -> EvalTarget:
     """A known model, local directory or hub id, whole (spec None) or one subnet. Nothing is
     loaded until a task misses the cache; then the `Supernet` is built and the subnet cut."""
     from hwnas.supernet.models import fingerprint
@@ -131,7 +132,12 @@ def from_name(model: str, spec: SubnetSpec | None = None, dtype: str = "fp32") -
         sn = Supernet.load(model, dtype=dtype)
         if sn.tokenizer is None:
             raise InputError(f"model '{model}' has no tokenizer; accuracy evaluation needs one")
-        return sn.extract(spec), sn.tokenizer
+        return sn.extract(spec, repair=repair), sn.tokenizer
 
-    return EvalTarget(fingerprint(model), FULL if spec is None else spec.key(), dtype, load,
+    subnet = FULL if spec is None else spec.key()
+    if spec is not None and repair != "none":
+        from hwnas.supernet.repair import RepairConfig, check_mode
+
+        subnet += f"+{check_mode(repair)}-{RepairConfig().key()}"  # its own cache key
+    return EvalTarget(fingerprint(model), subnet, dtype, load,
                       spec=None if spec is None else spec.to_dict())

@@ -43,13 +43,13 @@ class ExportInfo:
 
 
 def export(sn: Supernet, spec: SubnetSpec, out_dir: str | Path, padded: bool = False,
-           verify: bool = True) -> ExportInfo:
+           verify: bool = True, repair: str = "none") -> ExportInfo:
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         if not (out_dir / SIDECAR).is_file():
             raise InputError(f"--out {out_dir}: folder exists and is not an hwnas export; give "
                              "an empty or new folder")
-    model = sn.extract(spec, padded=padded)
+    model = sn.extract(spec, padded=padded, repair=repair)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -59,7 +59,7 @@ def export(sn: Supernet, spec: SubnetSpec, out_dir: str | Path, padded: bool = F
     sidecar = {"hwnas_version": hwnas.__version__, "base_model": sn.name,
                "base_fingerprint": sn.fingerprint, "subnet": spec.to_dict(),
                "subnet_key": spec.key(), "importance": sn.importance.method,
-               "padded": padded}
+               "padded": padded, "repair": repair}
     (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2))
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hwnas.errors import InputError
 from hwnas.paths import sub_dir
 from hwnas.supernet.arch import ArchInfo, arch_info
 from hwnas.supernet.importance import (
@@ -20,6 +21,8 @@ from hwnas.supernet.stats import SubnetStats, subnet_stats
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+IMPORTANCE_FILE = "hwnas_importance.json"  # written next to the weights of a trained model
 
 
 @dataclass
@@ -48,7 +51,7 @@ class Supernet:
         model, tok = load_model(name, dtype)
         fp = fingerprint(name)
         arch = arch_info(model.config)
-        imp = cached_importance(model, tok, arch, fp)
+        imp = dir_importance(name) or cached_importance(model, tok, arch, fp)
         return cls(model, tok, name, fp, imp, SearchSpace.default(arch, widths=widths))
 
     @classmethod
@@ -85,11 +88,21 @@ class Supernet:
     def validate(self, spec: SubnetSpec) -> SubnetSpec:
         return self.space.validate(spec)
 
-    def extract(self, spec: SubnetSpec, padded: bool = False) -> PreTrainedModel:
+    def extract(self, spec: SubnetSpec, padded: bool = False, repair: str = "none"
+                ) -> PreTrainedModel:
+        """The subnet as a runnable model; ``repair="ls"`` folds the training-free
+        least-squares repair (`hwnas.supernet.repair`, cached per subnet) into its weights."""
         from hwnas.supernet.extract import build
+        from hwnas.supernet.repair import apply_deltas, check_mode, repair_deltas
 
         self.validate(spec)
-        return build(self.model, self.arch, self.importance, spec, padded=padded)
+        if check_mode(repair) == "ls" and padded:
+            raise InputError("--repair ls with --padded is not available yet; export the "
+                             "repaired subnet without --padded")
+        model = build(self.model, self.arch, self.importance, spec, padded=padded)
+        if repair == "ls":
+            apply_deltas(model, repair_deltas(self, spec))
+        return model
 
     def layer_config(self, width: int, kv_heads: int) -> PretrainedConfig:
         from hwnas.supernet.extract import layer_config
@@ -98,6 +111,21 @@ class Supernet:
 
     def stats(self, spec: SubnetSpec, dtype: str = "fp32") -> SubnetStats:
         return subnet_stats(self.arch, self.validate(spec), dtype)
+
+
+
+def dir_importance(name: str) -> Importance | None:
+    """The importance order a model directory carries (`hwnas supernet train` writes the
+    base model's, so a trained super-network is cut exactly as it was trained)."""
+    from pathlib import Path
+
+    from hwnas.supernet.models import KNOWN_MODELS, resolve
+
+    if name in KNOWN_MODELS:
+        return None
+    src = resolve(name)
+    path = src / IMPORTANCE_FILE if isinstance(src, Path) else None
+    return Importance.load(path) if path is not None and path.is_file() else None
 
 
 def cached_importance(model: PreTrainedModel, tok: PreTrainedTokenizerBase, arch: ArchInfo,

@@ -1,0 +1,337 @@
+"""Training-free repair of a cut subnet: least-squares re-fits folded into its own weights.
+
+Everything is fitted on activations of the *full* base model over calibration text that no
+benchmark uses (`hwnas.datasets.text.training_passages`: CoQA, SQuAD and DROP passages; never
+LAMBADA, the held-out text), so one pass over that text serves any number of subnets.
+
+- **Narrower MLP** (kept channels K of layer i): the kept columns of `down_proj` are re-fit
+  so the narrow MLP's output matches the full one's, shrunk toward the original kept columns
+  (not toward zero, which hurts)::
+
+      W = argmin ||A_K W^T - Y||^2 + lam ||W - W_K||^2,   Y = A W_full^T
+      W^T = (G_KK + lam I)^-1 (G_K: W_full^T + lam W_K^T),  G = A^T A
+
+  with lam = alpha * mean(diag(G_KK)). Only the Gram G of `down_proj`'s input is needed.
+- **Fewer KV groups**: the same re-fit of the kept columns of `o_proj`.
+- **Dropped span** j+1..k after kept layer j (ReplaceMe): a linear map T (hidden x hidden)
+  with r_j + T m_j ~ h_(k+1), where r_j is the residual after layer j's attention, m_j its MLP
+  output and h_(k+1) the hidden state leaving the span; regularised toward the identity and
+  folded into the down projection (W_down <- T W_down, bias <- T bias). No new modules: the
+  repaired subnet stays a plain model.
+
+Repaired weights (only the tensors that change) are cached as safetensors per
+(model fingerprint, subnet key, repair config and version) under the hwnas cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from hwnas.errors import InputError
+from hwnas.paths import sub_dir
+from hwnas.supernet.arch import ArchInfo
+from hwnas.supernet.importance import Importance
+from hwnas.supernet.space import SubnetSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from hwnas.supernet.supernet import Supernet
+
+REPAIR_VERSION = "ls-v1"
+MODES = ("none", "ls")
+Deltas = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RepairConfig:
+    tokens: int = 16384  # calibration tokens
+    seq_len: int = 512
+    mlp_alpha: float = 0.05  # ridge strength relative to the Gram's mean diagonal
+    attn_alpha: float = 0.05
+    span_alpha: float = 0.05
+    mlp: bool = True
+    attn: bool = True
+    spans: bool = True
+
+    def key(self) -> str:
+        blob = json.dumps([REPAIR_VERSION, asdict(self)], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InputError(f"--repair '{mode}': choose one of {', '.join(MODES)}")
+    return mode
+
+
+# ---- what a subnet needs ----------------------------------------------------------------
+@dataclass
+class Needs:
+    mlp_grams: set[int] = field(default_factory=set)  # base layers with a narrower MLP
+    attn_grams: set[int] = field(default_factory=set)  # base layers with fewer KV groups
+    spans: set[tuple[int, int]] = field(default_factory=set)  # (last kept j, last dropped k)
+
+    def add(self, other: Needs) -> None:
+        self.mlp_grams |= other.mlp_grams
+        self.attn_grams |= other.attn_grams
+        self.spans |= other.spans
+
+
+def spans_of(spec: SubnetSpec, num_layers: int) -> list[tuple[int, int]]:
+    """(j, k) for every run of dropped layers j+1..k that follows a kept layer j."""
+    out = []
+    kept = list(spec.layers)
+    for pos, j in enumerate(kept):
+        nxt = kept[pos + 1] if pos + 1 < len(kept) else num_layers
+        if nxt > j + 1:
+            out.append((j, nxt - 1))
+    return out
+
+
+def needs_of(spec: SubnetSpec, arch: ArchInfo, cfg: RepairConfig) -> Needs:
+    n = Needs()
+    for layer, w, kv in zip(spec.layers, spec.intermediate_size, spec.kv_heads, strict=True):
+        if cfg.mlp and w < arch.intermediate_size:
+            n.mlp_grams.add(layer)
+        if cfg.attn and kv < arch.num_kv_heads:
+            n.attn_grams.add(layer)
+    if cfg.spans:
+        n.spans.update(spans_of(spec, arch.num_layers))
+    return n
+
+
+# ---- calibration statistics from the full model --------------------------------------------
+@dataclass
+class RepairStats:
+    mlp_grams: dict[int, torch.Tensor]  # A^T A of down_proj input
+    attn_grams: dict[int, torch.Tensor]  # X^T X of o_proj input
+    span_mm: dict[int, torch.Tensor]  # M_j^T M_j
+    span_md: dict[tuple[int, int], torch.Tensor]  # M_j^T (h_(k+1) - r_j)
+    tokens: int
+
+
+def calibration_ids(tokenizer: PreTrainedTokenizerBase, tokens: int, seq_len: int
+                    ) -> torch.Tensor:
+    """(n_seq, seq_len) token ids from the start of the training passages."""
+    from hwnas.datasets.overlap import clean_training_passages
+
+    parts: list[torch.Tensor] = []
+    have = 0
+    for _name, text in clean_training_passages():
+        ids = tokenizer(text + "\n\n", return_tensors="pt", add_special_tokens=False).input_ids[0]
+        parts.append(ids)
+        have += ids.numel()
+        if have >= tokens:
+            break
+    flat = torch.cat(parts)[:tokens]
+    n_seq = max(1, flat.numel() // seq_len)
+    return flat[:n_seq * seq_len].view(n_seq, -1)
+
+
+@torch.inference_mode()
+def collect_stats(model: PreTrainedModel, ids: torch.Tensor, needs: Needs,
+                  batch: int = 4) -> RepairStats:
+    layers = model.model.layers
+    h_in: dict[int, torch.Tensor] = {}
+    attn_out: dict[int, torch.Tensor] = {}
+    mlp_out: dict[int, torch.Tensor] = {}
+    mlp_g: dict[int, torch.Tensor] = {}
+    attn_g: dict[int, torch.Tensor] = {}
+    span_mm: dict[int, torch.Tensor] = {}
+    span_md: dict[tuple[int, int], torch.Tensor] = {}
+    want_j = {j for j, _ in needs.spans}
+    want_k = {k for _, k in needs.spans}
+    hooks = []
+
+    def flat(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().float().reshape(-1, t.shape[-1])
+
+    def gram_add(store: dict[int, torch.Tensor], i: int, x: torch.Tensor) -> None:
+        g = x.T @ x
+        store[i] = store[i] + g if i in store else g
+
+    for i, layer in enumerate(layers):
+        if i in want_j or i in want_k:
+            def pre(_m: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
+                h_in[i] = flat(args[0])
+            hooks.append(layer.register_forward_pre_hook(pre))
+
+            def o_out(_m: nn.Module, _a: tuple[torch.Tensor, ...], out: torch.Tensor,
+                      i: int = i) -> None:
+                attn_out[i] = flat(out)
+            hooks.append(layer.self_attn.o_proj.register_forward_hook(o_out))
+
+            def d_out(_m: nn.Module, _a: tuple[torch.Tensor, ...], out: torch.Tensor,
+                      i: int = i) -> None:
+                mlp_out[i] = flat(out)
+            hooks.append(layer.mlp.down_proj.register_forward_hook(d_out))
+        if i in needs.mlp_grams:
+            def d_in(_m: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
+                gram_add(mlp_g, i, flat(args[0]))
+            hooks.append(layer.mlp.down_proj.register_forward_pre_hook(d_in))
+        if i in needs.attn_grams:
+            def o_in(_m: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
+                gram_add(attn_g, i, flat(args[0]))
+            hooks.append(layer.self_attn.o_proj.register_forward_pre_hook(o_in))
+    device = next(model.parameters()).device
+    try:
+        for s in range(0, ids.shape[0], batch):
+            model.model(ids[s:s + batch].to(device), use_cache=False)
+            for j in want_j:
+                m = mlp_out[j]
+                gram_add(span_mm, j, m)
+            for j, k in needs.spans:
+                m = mlp_out[j]
+                d = (h_in[k] + attn_out[k] + mlp_out[k]) - (h_in[j] + attn_out[j])
+                g = m.T @ d
+                span_md[(j, k)] = span_md[(j, k)] + g if (j, k) in span_md else g
+            h_in.clear()
+            attn_out.clear()
+            mlp_out.clear()
+    finally:
+        for h in hooks:
+            h.remove()
+    return RepairStats(mlp_g, attn_g, span_mm, span_md, int(ids.numel()))
+
+
+# ---- the closed-form fits ------------------------------------------------------------------
+def ridge_columns(w_full: torch.Tensor, keep: Sequence[int], gram: torch.Tensor,
+                  alpha: float) -> torch.Tensor:
+    """Re-fit the kept input columns of a linear layer (out x in) so its output on the
+    calibration inputs matches the full layer's, shrunk toward the original kept columns."""
+    g = gram.double()
+    wf = w_full.detach().double()
+    k = torch.as_tensor(list(keep), dtype=torch.long)
+    gkk = g.index_select(0, k).index_select(1, k)
+    lam = alpha * float(gkk.diagonal().mean()) + 1e-12
+    rhs = g.index_select(0, k) @ wf.T + lam * wf.index_select(1, k).T
+    x = torch.linalg.solve(gkk + lam * torch.eye(len(k), dtype=torch.float64), rhs)
+    return x.T.to(w_full.dtype).contiguous()
+
+
+def span_map(mm: torch.Tensor, md: torch.Tensor, alpha: float) -> torch.Tensor:
+    """T minimising ||M T^T - D||^2 + lam ||T - I||^2 (rows are tokens)."""
+    a = mm.double()
+    d = a.shape[0]
+    lam = alpha * float(a.diagonal().mean()) + 1e-12
+    eye = torch.eye(d, dtype=torch.float64)
+    tt = torch.linalg.solve(a + lam * eye, md.double() + lam * eye)
+    return tt.T
+
+
+def head_columns(groups: Sequence[int], q_per_kv: int, head_dim: int) -> list[int]:
+    return [g * q_per_kv * head_dim + r for g in groups for r in range(q_per_kv * head_dim)]
+
+
+def solve(base: PreTrainedModel, arch: ArchInfo, imp: Importance, spec: SubnetSpec,
+          stats: RepairStats, cfg: RepairConfig) -> Deltas:
+    """The repaired tensors of the subnet, named as in the extracted subnet's state dict."""
+    out: Deltas = {}
+    layers = base.model.layers
+    pos_of = {layer: p for p, layer in enumerate(spec.layers)}
+    for p, (i, w, kv) in enumerate(zip(spec.layers, spec.intermediate_size, spec.kv_heads,
+                                       strict=True)):
+        prefix = f"model.layers.{p}."
+        if i in stats.mlp_grams and w < arch.intermediate_size:
+            out[prefix + "mlp.down_proj.weight"] = ridge_columns(
+                layers[i].mlp.down_proj.weight, imp.channels(i, w), stats.mlp_grams[i],
+                cfg.mlp_alpha)
+        if i in stats.attn_grams and kv < arch.num_kv_heads:
+            cols = head_columns(imp.groups(i, kv), arch.q_per_kv, arch.head_dim)
+            out[prefix + "self_attn.o_proj.weight"] = ridge_columns(
+                layers[i].self_attn.o_proj.weight, cols, stats.attn_grams[i], cfg.attn_alpha)
+    if cfg.spans:
+        for j, k in spans_of(spec, arch.num_layers):
+            if (j, k) not in stats.span_md:
+                continue
+            t = span_map(stats.span_mm[j], stats.span_md[(j, k)], cfg.span_alpha)
+            p = pos_of[j]
+            name = f"model.layers.{p}.mlp.down_proj.weight"
+            down = layers[j].mlp.down_proj
+            w_cur = out.get(name)
+            if w_cur is None:
+                w_cur = down.weight.detach().index_select(
+                    1, torch.as_tensor(imp.channels(j, spec.intermediate_size[p])))
+            out[name] = (t @ w_cur.double()).to(down.weight.dtype).contiguous()
+            if down.bias is not None:
+                out[f"model.layers.{p}.mlp.down_proj.bias"] = (
+                    t @ down.bias.detach().double()).to(down.bias.dtype).contiguous()
+    return out
+
+
+# ---- caching and the public entry points ------------------------------------------------
+def cache_path(fingerprint: str, spec: SubnetSpec, cfg: RepairConfig) -> Path:
+    return sub_dir("repair", REPAIR_VERSION) / f"{fingerprint}-{spec.key()}-{cfg.key()}.safetensors"
+
+
+def _save(path: Path, deltas: Deltas) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in deltas.items()}, str(tmp),
+              metadata={"repair_version": REPAIR_VERSION})
+    tmp.replace(path)
+
+
+def _load(path: Path) -> Deltas:
+    from safetensors.torch import load_file
+
+    return dict(load_file(str(path)))
+
+
+def repair_many(sn: Supernet, specs: Sequence[SubnetSpec], cfg: RepairConfig | None = None,
+                progress: Callable[[str], None] | None = None) -> list[Deltas]:
+    """Repaired tensors for each spec: cached ones are read, the rest share one pass of the
+    full model over the calibration text."""
+    cfg = cfg or RepairConfig()
+    if sn.tokenizer is None:
+        raise InputError(f"model '{sn.name}' has no tokenizer; repair needs one to read its "
+                         "calibration text")
+    result: list[Deltas | None] = []
+    needs = Needs()
+    for spec in specs:
+        path = cache_path(sn.fingerprint, spec, cfg)
+        if path.is_file():
+            result.append(_load(path))
+        else:
+            result.append(None)
+            needs.add(needs_of(spec, sn.arch, cfg))
+    missing = [i for i, r in enumerate(result) if r is None]
+    if missing:
+        if progress is not None:
+            progress(f"repair: {cfg.tokens} calibration tokens through the full model for "
+                     f"{len(missing)} subnet(s)")
+        ids = calibration_ids(sn.tokenizer, cfg.tokens, cfg.seq_len)
+        stats = collect_stats(sn.model, ids, needs)
+        for i in missing:
+            d = solve(sn.model, sn.arch, sn.importance, specs[i], stats, cfg)
+            _save(cache_path(sn.fingerprint, specs[i], cfg), d)
+            result[i] = d
+    return [r if r is not None else {} for r in result]
+
+
+def repair_deltas(sn: Supernet, spec: SubnetSpec, cfg: RepairConfig | None = None) -> Deltas:
+    return repair_many(sn, [spec], cfg)[0]
+
+
+@torch.no_grad()
+def apply_deltas(model: PreTrainedModel, deltas: Deltas) -> None:
+    """Copy repaired tensors into an extracted subnet (same names and shapes)."""
+    params = dict(model.named_parameters())
+    for name, t in deltas.items():
+        if name not in params:
+            raise RuntimeError(f"repair tensor {name} does not exist in the subnet model")
+        p = params[name]
+        if p.shape != t.shape:
+            raise RuntimeError(f"repair tensor {name} has shape {tuple(t.shape)}, the subnet "
+                               f"expects {tuple(p.shape)}")
+        p.copy_(t.to(p.dtype))

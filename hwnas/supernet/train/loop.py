@@ -1,0 +1,282 @@
+"""The training loop: KL distillation from the frozen base model into its super-network.
+
+Each optimiser step: `accum` micro-batches; for each, the teacher's logits once, then the
+full network and the sampled subnets (sandwich, `sampler`) run on the shared weights
+(`view`) and their losses are back-propagated together. The output directory is a plain
+Hugging Face model directory (weights, config, tokenizer) plus `hwnas_importance.json`
+(the base model's importance order, so subnets of the trained model are cut exactly as they
+were trained), `hwnas_supernet.json` (how it was made), `loss_curve.png` and `checkpoint/`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import hwnas
+from hwnas.errors import InputError
+from hwnas.supernet.supernet import IMPORTANCE_FILE
+from hwnas.supernet.train import checkpoint as ckpt
+from hwnas.supernet.train.config import STOPPING, TrainConfig
+from hwnas.supernet.train.data import Batches, pack, training_documents
+from hwnas.supernet.train.sampler import BandSampler, CostFn, proxy_cost
+from hwnas.supernet.train.view import subnet_view
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from hwnas.supernet.supernet import Supernet
+
+INFO_FILE = "hwnas_supernet.json"
+CURVE_FILE = "loss_curve.png"
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total_steps: int | None
+    tokens: int
+    tokens_per_s: float
+    loss: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out_dir: str
+    steps: int
+    tokens: int
+    seconds: float
+    first_loss: float | None
+    last_loss: float | None
+    bf16: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(teacher || student) over the full vocabulary, mean over tokens."""
+    t = temperature
+    s_logp = F.log_softmax(student.float() / t, dim=-1)
+    t_logp = F.log_softmax(teacher.float() / t, dim=-1)
+    kl = (t_logp.exp() * (t_logp - s_logp)).sum(-1)
+    return kl.mean() * (t * t)
+
+
+def lm_loss(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                           ids[:, 1:].reshape(-1))
+
+
+def use_bf16(setting: str) -> bool:
+    if setting == "off":
+        return False
+    supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if setting == "on" and not supported:
+        raise InputError("--bf16 on: this CPU has no native bf16 support; use --bf16 off")
+    return supported
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    if resume:
+        if ckpt.find(out) is None:
+            raise InputError(f"--resume: {out} holds no checkpoint; start without --resume")
+        return
+    if out.exists() and any(out.iterdir()):
+        hint = " or pass --resume to continue it" if ckpt.find(out) is not None else ""
+        raise InputError(f"--out {out}: folder exists and is not empty; give a new folder"
+                         f"{hint}")
+
+
+def _done(cfg: TrainConfig, st: ckpt.TrainState, elapsed: float) -> bool:
+    if cfg.steps is not None:
+        return st.step >= cfg.steps
+    if cfg.tokens is not None:
+        return st.tokens >= cfg.tokens
+    assert cfg.minutes is not None
+    return elapsed >= cfg.minutes * 60.0
+
+
+def _eta(cfg: TrainConfig, st: ckpt.TrainState, elapsed: float, per_step: float,
+         tok_s: float) -> float | None:
+    if cfg.steps is not None:
+        return (cfg.steps - st.step) * per_step
+    if cfg.tokens is not None:
+        return (cfg.tokens - st.tokens) / max(tok_s, 1e-9)
+    return None if cfg.minutes is None else max(0.0, cfg.minutes * 60.0 - elapsed)
+
+
+def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
+          cost: CostFn | None = None, progress: Callable[[Progress], None] | None = None
+          ) -> TrainResult:
+    """Train (or resume) a super-network. `sn` may pass an already loaded base model."""
+    from hwnas.supernet.supernet import Supernet
+
+    out = Path(cfg.out).expanduser()
+    _check_out(out, resume)
+    if resume:
+        found = ckpt.find(out)
+        assert found is not None
+        meta = ckpt.read_meta(found)
+        old = TrainConfig.from_dict(meta["config"])
+        if old.identity() != cfg.identity():
+            diff = [k for k, v in cfg.to_dict().items()
+                    if k not in STOPPING and old.to_dict().get(k) != v]
+            raise InputError(f"--resume: the run in {out} was made with other settings "
+                             f"({', '.join(diff)}); resume with the same ones")
+    if sn is None:
+        sn = Supernet.load(cfg.model)
+    if sn.tokenizer is None:
+        raise InputError(f"model '{cfg.model}' has no tokenizer; training needs one")
+    torch.manual_seed(cfg.seed)
+    teacher = sn.model.eval().requires_grad_(False)
+    student = copy.deepcopy(teacher).train().requires_grad_(True)
+    if hasattr(student.config, "use_cache"):
+        student.config.use_cache = False
+    bf16 = use_bf16(cfg.bf16)
+    seqs = pack(training_documents(cfg.text, cfg.max_documents), sn.tokenizer, cfg.seq_len)
+    batches = Batches(seqs, cfg.seed)
+    sampler = BandSampler(sn.space, cfg.band, cost or proxy_cost(sn.space))
+    rng = np.random.default_rng(cfg.seed)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    st = ckpt.TrainState()
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        found = ckpt.find(out)
+        assert found is not None
+        st = ckpt.load(found, student, opt)
+        batches.cursor = st.cursor
+        rng.bit_generator.state = st.numpy_rng
+    (out / IMPORTANCE_FILE).write_text(json.dumps(sn.importance.to_dict()))
+
+    def save() -> None:
+        st.cursor = batches.cursor
+        st.numpy_rng = rng.bit_generator.state
+        ckpt.save(out, student, opt, st, cfg.identity(), cfg.to_dict())
+
+    start = time.perf_counter()
+    base_seconds = st.seconds
+    tokens_per_step = cfg.batch * cfg.seq_len * cfg.accum
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    weights = [cfg.full_weight] + [1.0] * (1 + cfg.random_subnets)
+    session_tokens = 0
+    try:
+        while not _done(cfg, st, base_seconds + time.perf_counter() - start):
+            snap = (batches.cursor, copy.deepcopy(rng.bit_generator.state), torch.get_rng_state())
+            try:
+                logs = _step(cfg, st, teacher, student, opt, sn, sampler, rng, batches, autocast,
+                             weights)
+            except KeyboardInterrupt:
+                batches.cursor, rng.bit_generator.state = snap[0], snap[1]
+                torch.set_rng_state(snap[2])
+                opt.zero_grad(set_to_none=True)
+                raise
+            st.step += 1
+            st.tokens += tokens_per_step
+            session_tokens += tokens_per_step
+            elapsed = time.perf_counter() - start
+            st.seconds = base_seconds + elapsed
+            st.losses.append(logs)
+            if st.step % cfg.save_every == 0:
+                save()
+            if progress is not None:
+                tok_s = session_tokens / max(elapsed, 1e-9)
+                per_step = elapsed / max(1, session_tokens // tokens_per_step)
+                progress(Progress(st.step, cfg.steps, st.tokens, tok_s, logs["total"],
+                                  _eta(cfg, st, st.seconds, per_step, tok_s)))
+    except KeyboardInterrupt:
+        st.seconds = base_seconds + time.perf_counter() - start
+        save()
+        raise
+    save()
+    publish(out, student, sn, cfg, st, bf16)
+    first = st.losses[0]["total"] if st.losses else None
+    last = st.losses[-1]["total"] if st.losses else None
+    return TrainResult(str(out), st.step, st.tokens, st.seconds, first, last, bf16)
+
+
+def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
+          student: PreTrainedModel, opt: torch.optim.Optimizer, sn: Supernet,
+          sampler: BandSampler, rng: np.random.Generator, batches: Batches,
+          autocast: torch.autocast, weights: list[float]) -> dict[str, float]:
+    lr = cfg.lr * min(1.0, (st.step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
+    for group in opt.param_groups:
+        group["lr"] = lr
+    specs = sampler.sandwich(rng, cfg.random_subnets)
+    norm = sum(weights) * cfg.accum
+    sums = [0.0] * len(specs)
+    for _ in range(cfg.accum):
+        ids = batches.next(cfg.batch)
+        with torch.no_grad(), autocast:
+            t_logits = teacher(ids, use_cache=False).logits.float()
+        for n, (spec, w) in enumerate(zip(specs, weights, strict=True)):
+            with subnet_view(student, sn.arch, sn.importance, spec) as m, autocast:
+                logits = m(ids, use_cache=False).logits
+            loss = kd_loss(logits, t_logits, cfg.temperature)
+            if cfg.lm_weight:
+                loss = loss + cfg.lm_weight * lm_loss(logits, ids)
+            (loss * (w / norm)).backward()
+            sums[n] += float(loss.detach()) / cfg.accum
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    total = sum(w * s for w, s in zip(weights, sums, strict=True)) / sum(weights)
+    return {"total": total, "full": sums[0], "smallest": sums[1],
+            "random": float(np.mean(sums[2:])) if len(sums) > 2 else float("nan"), "lr": lr}
+
+
+def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
+            st: ckpt.TrainState, bf16: bool) -> None:
+    """Write the trained weights as a Hugging Face model directory (files replaced one by
+    one after they are complete in a temporary folder)."""
+    tmp = out / ".publish.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    student.eval()
+    student.save_pretrained(tmp)
+    if sn.tokenizer is not None:
+        sn.tokenizer.save_pretrained(tmp)
+    info = {"hwnas_version": hwnas.__version__, "base_model": sn.name,
+            "base_fingerprint": sn.fingerprint, "importance": sn.importance.method,
+            "config": cfg.to_dict(), "steps": st.step, "tokens": st.tokens,
+            "seconds": st.seconds, "bf16": bf16, "losses": st.losses}
+    (tmp / INFO_FILE).write_text(json.dumps(info, indent=1))
+    for f in tmp.iterdir():
+        os.replace(f, out / f.name)
+    tmp.rmdir()
+    loss_curve(out / CURVE_FILE, st.losses)
+
+
+def loss_curve(path: Path, losses: list[dict[str, float]]) -> None:
+    if not losses:
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the curve is a convenience; the numbers are in hwnas_supernet.json
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps = np.arange(1, len(losses) + 1)
+    for key in ("full", "smallest", "random"):
+        ax.plot(steps, [d[key] for d in losses], label=key, lw=1)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("distillation loss (KL)")
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
