@@ -13,7 +13,6 @@ from hwnas.supernet.supernet import Supernet
 from tests.conftest import char_tokenizer, tiny_model
 
 
-
 @pytest.fixture
 def small_calibration(monkeypatch):
     """The bundled passages without building the overlap index (tests stay fast)."""
