@@ -8,7 +8,15 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+from hwnas.cli._common import (
+    JSON_OPT,
+    MODEL_OPT,
+    console,
+    err_console,
+    fail,
+    print_json,
+    table,
+)
 from hwnas.errors import InputError
 
 supernet_app = typer.Typer(name="supernet", no_args_is_help=True,
@@ -91,8 +99,13 @@ def train_cmd(
                       random_subnets=random_subnets, band=_band(band), seed=seed, bf16=bf16,
                       device=device, lora=lora, text=None if text is None else str(text),
                       save_every=save_every)
-    with _Bar(not json_out, steps) as bar:
-        result = train(cfg, resume=resume, progress=bar)
+    try:
+        with _Bar(not json_out, steps) as bar:
+            result = train(cfg, resume=resume, progress=bar)
+    except KeyboardInterrupt:
+        fail(f"interrupted; checkpoint saved in {out}/checkpoint. Continue exactly with the "
+             "same command plus --resume")
+        raise typer.Exit(130) from None
     if json_out:
         print_json(result.to_dict())
         return

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from hwnas.supernet.supernet import Supernet
 
-REPAIR_VERSION = "ls-v1"
+REPAIR_VERSION = "ls-v2"
 MODES = ("none", "ls")
 Deltas = dict[str, torch.Tensor]
 
@@ -64,6 +64,7 @@ class RepairConfig:
     mlp: bool = True
     attn: bool = True
     spans: bool = True
+    relative: bool = True  # weight tokens by 1/||h||^2 (see `collect_stats`)
 
     def key(self) -> str:
         blob = json.dumps([REPAIR_VERSION, asdict(self)], sort_keys=True)
@@ -117,8 +118,8 @@ def needs_of(spec: SubnetSpec, arch: ArchInfo, cfg: RepairConfig) -> Needs:
 class RepairStats:
     mlp_grams: dict[int, torch.Tensor]  # A^T A of down_proj input
     attn_grams: dict[int, torch.Tensor]  # X^T X of o_proj input
-    span_mm: dict[int, torch.Tensor]  # M_j^T M_j
-    span_md: dict[tuple[int, int], torch.Tensor]  # M_j^T (h_(k+1) - r_j)
+    span_mm: dict[tuple[int, int], torch.Tensor]  # M_j^T W M_j (W: per-token weights)
+    span_md: dict[tuple[int, int], torch.Tensor]  # M_j^T W (h_(k+1) - r_j)
     tokens: int
 
 
@@ -142,64 +143,79 @@ def calibration_ids(tokenizer: PreTrainedTokenizerBase, tokens: int, seq_len: in
 
 @torch.inference_mode()
 def collect_stats(model: PreTrainedModel, ids: torch.Tensor, needs: Needs,
-                  batch: int = 4) -> RepairStats:
+                  batch: int = 2, relative: bool = True) -> RepairStats:
+    """One pass of the full model over `ids`, accumulating what `needs` asks for.
+
+    With `relative`, each token's contribution is weighted by 1 / ||h||^2 of the hidden
+    state the fitted output is added to (after the layer, or after its attention for
+    o_proj, or leaving the span): the next RMSNorm sees errors relative to that norm, and a
+    few tokens with massive activations would otherwise decide the whole fit."""
     layers = model.model.layers
     h_in: dict[int, torch.Tensor] = {}
     attn_out: dict[int, torch.Tensor] = {}
-    mlp_out: dict[int, torch.Tensor] = {}
     mlp_g: dict[int, torch.Tensor] = {}
     attn_g: dict[int, torch.Tensor] = {}
-    span_mm: dict[int, torch.Tensor] = {}
+    span_mm: dict[tuple[int, int], torch.Tensor] = {}
     span_md: dict[tuple[int, int], torch.Tensor] = {}
+    span_m: dict[int, torch.Tensor] = {}  # this chunk's m_j
+    span_r: dict[int, torch.Tensor] = {}  # this chunk's r_j
+    span_h: dict[int, torch.Tensor] = {}  # this chunk's h_(k+1)
     want_j = {j for j, _ in needs.spans}
     want_k = {k for _, k in needs.spans}
+    watch = want_j | want_k | needs.mlp_grams | needs.attn_grams
     hooks = []
 
     def flat(t: torch.Tensor) -> torch.Tensor:
         return t.detach().float().reshape(-1, t.shape[-1])
 
-    def gram_add(store: dict[int, torch.Tensor], i: int, x: torch.Tensor) -> None:
-        g = x.T @ x
+    def weight(h: torch.Tensor) -> torch.Tensor:
+        if not relative:
+            return torch.ones(h.shape[0], 1)
+        return 1.0 / (h.pow(2).sum(1, keepdim=True) / h.shape[1] + 1e-6)
+
+    def acc(store: dict[int, torch.Tensor], i: int, x: torch.Tensor, w: torch.Tensor) -> None:
+        g = (x * w).T @ x
         store[i] = store[i] + g if i in store else g
 
-    for i, layer in enumerate(layers):
-        if i in want_j or i in want_k:
-            def pre(_m: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
-                h_in[i] = flat(args[0])
-            hooks.append(layer.register_forward_pre_hook(pre))
+    for i in sorted(watch):
+        layer = layers[i]
 
-            def o_out(_m: nn.Module, _a: tuple[torch.Tensor, ...], out: torch.Tensor,
-                      i: int = i) -> None:
-                attn_out[i] = flat(out)
-            hooks.append(layer.self_attn.o_proj.register_forward_hook(o_out))
+        def pre(_m: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
+            h_in[i] = flat(args[0])
+        hooks.append(layer.register_forward_pre_hook(pre))
 
-            def d_out(_m: nn.Module, _a: tuple[torch.Tensor, ...], out: torch.Tensor,
-                      i: int = i) -> None:
-                mlp_out[i] = flat(out)
-            hooks.append(layer.mlp.down_proj.register_forward_hook(d_out))
-        if i in needs.mlp_grams:
-            def d_in(_m: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
-                gram_add(mlp_g, i, flat(args[0]))
-            hooks.append(layer.mlp.down_proj.register_forward_pre_hook(d_in))
-        if i in needs.attn_grams:
-            def o_in(_m: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
-                gram_add(attn_g, i, flat(args[0]))
-            hooks.append(layer.self_attn.o_proj.register_forward_pre_hook(o_in))
+        def o_hook(_m: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor,
+                   i: int = i) -> None:
+            att = flat(out)
+            attn_out[i] = att
+            if i in needs.attn_grams:
+                acc(attn_g, i, flat(args[0]), weight(h_in[i] + att))
+        hooks.append(layer.self_attn.o_proj.register_forward_hook(o_hook))
+
+        def d_hook(_m: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor,
+                   i: int = i) -> None:
+            m = flat(out)
+            r = h_in[i] + attn_out[i]
+            if i in needs.mlp_grams:
+                acc(mlp_g, i, flat(args[0]), weight(r + m))
+            if i in want_j:
+                span_m[i], span_r[i] = m, r
+            if i in want_k:
+                span_h[i] = r + m
+        hooks.append(layer.mlp.down_proj.register_forward_hook(d_hook))
     device = next(model.parameters()).device
     try:
         for s in range(0, ids.shape[0], batch):
             model.model(ids[s:s + batch].to(device), use_cache=False)
-            for j in want_j:
-                m = mlp_out[j]
-                gram_add(span_mm, j, m)
             for j, k in needs.spans:
-                m = mlp_out[j]
-                d = (h_in[k] + attn_out[k] + mlp_out[k]) - (h_in[j] + attn_out[j])
-                g = m.T @ d
-                span_md[(j, k)] = span_md[(j, k)] + g if (j, k) in span_md else g
-            h_in.clear()
-            attn_out.clear()
-            mlp_out.clear()
+                m, target = span_m[j], span_h[k]
+                w = weight(target)
+                mm = (m * w).T @ m
+                md = (m * w).T @ (target - span_r[j])
+                span_mm[(j, k)] = span_mm[(j, k)] + mm if (j, k) in span_mm else mm
+                span_md[(j, k)] = span_md[(j, k)] + md if (j, k) in span_md else md
+            for d in (h_in, attn_out, span_m, span_r, span_h):
+                d.clear()
     finally:
         for h in hooks:
             h.remove()
@@ -256,7 +272,7 @@ def solve(base: PreTrainedModel, arch: ArchInfo, imp: Importance, spec: SubnetSp
         for j, k in spans_of(spec, arch.num_layers):
             if (j, k) not in stats.span_md:
                 continue
-            t = span_map(stats.span_mm[j], stats.span_md[(j, k)], cfg.span_alpha)
+            t = span_map(stats.span_mm[(j, k)], stats.span_md[(j, k)], cfg.span_alpha)
             p = pos_of[j]
             name = f"model.layers.{p}.mlp.down_proj.weight"
             down = layers[j].mlp.down_proj
@@ -309,12 +325,16 @@ def repair_many(sn: Supernet, specs: Sequence[SubnetSpec], cfg: RepairConfig | N
             result.append(None)
             needs.add(needs_of(spec, sn.arch, cfg))
     missing = [i for i, r in enumerate(result) if r is None]
+    if missing and not (needs.mlp_grams or needs.attn_grams or needs.spans):
+        for i in missing:  # nothing was cut (the full model): nothing to repair
+            result[i] = {}
+        missing = []
     if missing:
         if progress is not None:
             progress(f"repair: {cfg.tokens} calibration tokens through the full model for "
                      f"{len(missing)} subnet(s)")
         ids = calibration_ids(sn.tokenizer, cfg.tokens, cfg.seq_len)
-        stats = collect_stats(sn.model, ids, needs)
+        stats = collect_stats(sn.model, ids, needs, relative=cfg.relative)
         for i in missing:
             d = solve(sn.model, sn.arch, sn.importance, specs[i], stats, cfg)
             _save(cache_path(sn.fingerprint, specs[i], cfg), d)

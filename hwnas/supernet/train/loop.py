@@ -163,7 +163,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
 
     def save() -> None:
         st.cursor = batches.cursor
-        st.numpy_rng = rng.bit_generator.state
+        st.numpy_rng = dict(rng.bit_generator.state)
         ckpt.save(out, student, opt, st, cfg.identity(), cfg.to_dict())
 
     start = time.perf_counter()
