@@ -144,3 +144,13 @@ def test_export_and_evaluate_with_repair_through_the_cli(small_calibration, caps
                  "--limit", "2", "--repair", "ls", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "+ls-" in out["subnet"]
+
+
+def test_a_repair_that_hurts_on_unseen_calibration_text_is_dropped(small_calibration,
+                                                                     monkeypatch):
+    sn = _supernet()
+    spec = sn.space.uniform(width=64, drop=[2])
+    monkeypatch.setattr(R, "_helps", lambda *a: False)
+    assert R.repair_deltas(sn, spec, R.RepairConfig(tokens=2048, seq_len=128)) == {}
+    assert R.cache_path(sn.fingerprint, spec, R.RepairConfig(tokens=2048, seq_len=128)
+                        ).is_file()  # the verdict is cached too
