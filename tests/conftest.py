@@ -99,25 +99,30 @@ def tiny_variant(request):
     return request.param, tiny_model(**kw)
 
 
-_REAL_CACHE = __import__("os").environ.get("HWNAS_CACHE")
+# The slow real-model tests share one persistent cache of their own (the fp32 copy of the
+# embedded model and its importance ordering, made once), under pytest's git-ignored cache
+# folder: the suite never writes to the user's default cache. An HWNAS_CACHE set when pytest
+# starts is used instead.
+_SESSION_CACHE = __import__("os").environ.get("HWNAS_CACHE")
+TEST_MODEL_CACHE = (Path(_SESSION_CACHE) if _SESSION_CACHE else
+                    Path(__file__).resolve().parent.parent / ".pytest_cache" / "hwnas-models")
 
 
 @pytest.fixture(scope="session")
 def real_supernet():
-    """The embedded SmolLM2-135M from the user's real cache (slow tests only)."""
+    """The embedded SmolLM2-135M from the test model cache (slow tests only)."""
     import os
 
     from hwnas.supernet.supernet import Supernet
 
     old = os.environ.get("HWNAS_CACHE")
-    if _REAL_CACHE is None:
-        os.environ.pop("HWNAS_CACHE", None)
-    else:
-        os.environ["HWNAS_CACHE"] = _REAL_CACHE
+    os.environ["HWNAS_CACHE"] = str(TEST_MODEL_CACHE)
     try:
         return Supernet.load("smollm2-135m")
     finally:
-        if old is not None:
+        if old is None:
+            os.environ.pop("HWNAS_CACHE", None)
+        else:
             os.environ["HWNAS_CACHE"] = old
 
 

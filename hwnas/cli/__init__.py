@@ -5,6 +5,7 @@ they build typed values from arguments, call the library and print what comes ba
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
     "hwnas.cli.search",
     "hwnas.cli.demo",
     "hwnas.cli.supernet",
+    "hwnas.cli.store",
 )
 
 
@@ -36,9 +38,26 @@ def _build() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hwnas.errors import InputError
+    from hwnas.cli.guard import environment_error, internal_error, no_stdin
 
     _build()
+    try:
+        with no_stdin():  # nothing hwnas runs may prompt: a library asking [y/N] reads EOF
+            return _run(argv)
+    except Exception as e:  # noqa: BLE001 (the last line of defence: one line, no traceback)
+        if os.environ.get("HWNAS_DEBUG"):
+            raise
+        message = environment_error(e)
+        if message is not None:
+            fail(message)
+            return 2
+        fail(internal_error(e))
+        return 1
+
+
+def _run(argv: list[str] | None) -> int:
+    from hwnas.errors import InputError
+
     try:
         rv = app(args=argv, prog_name="hwnas", standalone_mode=False)
     except InputError as e:

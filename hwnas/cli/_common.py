@@ -29,11 +29,16 @@ err_console = Console(stderr=True)
 
 def fail(message: str) -> None:
     """One line on stderr, no traceback."""
-    print(f"hwnas: error: {message}", file=sys.stderr)
+    line = " ".join(str(message).splitlines())
+    print(f"hwnas: error: {line}", file=sys.stderr)
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Strict JSON: NaN and infinities become null, so every JSON parser reads the output."""
+    from hwnas.safe_io import dumps_strict
+
+    plain = json.loads(json.dumps(data, default=_json_default))
+    sys.stdout.write(dumps_strict(plain, indent=2) + "\n")
 
 
 def _json_default(o: Any) -> Any:

@@ -17,6 +17,7 @@ from hwnas.cli._common import (
     progress_bar,
     table,
 )
+from hwnas.cli._executor import EXECUTOR_OPT, RETRIES_OPT, SCHEDULER_OPT, WORKERS_OPT, executor_spec
 from hwnas.errors import InputError
 from hwnas.progress import ProgressEvent
 
@@ -81,6 +82,10 @@ def evaluate_cmd(
                                      help="Token budget of one forward batch."),
     repair: str = typer.Option("none", "--repair", help="none, or ls: the training-free "
                                "least-squares repair of the cut weights (with --subnet)."),
+    executor: str | None = EXECUTOR_OPT,
+    scheduler: str | None = SCHEDULER_OPT,
+    workers: int | None = WORKERS_OPT,
+    retries: int = RETRIES_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Accuracy on benchmarks: `hwnas evaluate --model M [--subnet S | --dir D] --tasks T1,T2`."""
@@ -92,17 +97,35 @@ def evaluate_cmd(
     if subnet is not None and directory is not None:
         raise InputError("give either --subnet or --dir, not both")
     names = _task_names(tasks)
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit}: give a positive number of items per task")
+    if fewshot < 0:
+        raise InputError(f"--fewshot {fewshot}: give 0 or more solved examples")
     if repair != "none" and subnet is None:
         raise InputError("--repair applies to a cut subnet: give --subnet SPEC with it")
+    where = executor_spec(executor, scheduler, workers, retries)
     if directory is not None:
         target = from_dir(directory, dtype=dtype, tokenizer_from=model)
     else:
         spec = SubnetSpec.parse(subnet) if subnet is not None else None
         target = from_name(model, spec, dtype, repair=repair)
     with open_store() as store, _Bars(not json_out) as bars:
-        results = evaluate(target, None, names, limit=limit, seed=seed, store=store,
-                           no_cache=no_cache, progress=bars, fewshot=fewshot,
-                           batch_tokens=batch_tokens)
+        if where.name == "local":
+            results = evaluate(target, None, names, limit=limit, seed=seed, store=store,
+                               no_cache=no_cache, progress=bars, fewshot=fewshot,
+                               batch_tokens=batch_tokens)
+        else:  # each task missing from the store is one job on the cluster
+            from hwnas.evaluation.scaleout import EvaluationFailed, evaluate_on
+            from hwnas.executors import open_executor
+
+            try:
+                with open_executor(where) as ex:
+                    results = evaluate_on(ex, target, names, limit=limit, seed=seed,
+                                          store=store, no_cache=no_cache, progress=bars,
+                                          fewshot=fewshot, batch_tokens=batch_tokens)
+            except EvaluationFailed as e:
+                raise InputError(f"{e}; try a smaller --batch-tokens or a bigger worker") \
+                    from None
     data = {"model": target.fingerprint, "subnet": target.subnet, "dtype": target.dtype,
             "tasks": {n: _task_json(r) for n, r in results.items()}}
     if json_out:

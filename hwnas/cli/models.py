@@ -108,15 +108,21 @@ def export(model: str = MODEL_OPT,
                                        help="Reload, compare logits, generate."),
            repair: str = typer.Option("none", "--repair", help="none, or ls: fold the "
                                       "training-free least-squares repair into the weights."),
+           overwrite: bool = typer.Option(False, "--overwrite",
+                                          help="Replace an earlier hwnas export in --out (only "
+                                               "the files its sidecar lists; yours stay)."),
            widths: str | None = WIDTHS_OPT, json_out: bool = JSON_OPT) -> None:
     """Write a subnet as a Hugging Face model directory (safetensors), then verify it."""
-    from hwnas.supernet.export import export
+    from hwnas.supernet.export import SIDECAR, export
+    from hwnas.supernet.outdir import check_target
     from hwnas.supernet.supernet import Supernet
 
+    check_target(out.expanduser(), SIDECAR, overwrite)  # before any model is loaded
     model, spec = _export_target(model, subnet, run, pick)
     sn = Supernet.load(model, widths=_parse_widths(widths))
     sn.validate(spec)
-    info = export(sn, spec, out, padded=padded, verify=verify, repair=repair)
+    info = export(sn, spec, out, padded=padded, verify=verify, repair=repair,
+                  overwrite=overwrite)
     if json_out:
         print_json(info.to_dict())
         return

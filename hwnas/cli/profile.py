@@ -18,6 +18,7 @@ from hwnas.cli._common import (
     progress_bar,
     table,
 )
+from hwnas.cli._executor import EXECUTOR_OPT, RETRIES_OPT, SCHEDULER_OPT, WORKERS_OPT, executor_spec
 from hwnas.progress import ProgressEvent
 
 HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
@@ -38,6 +39,10 @@ def profile_cmd(
                                             help="Stop within this many minutes; a re-run "
                                                  "resumes."),
     force: bool = FORCE_OPT,
+    executor: str | None = EXECUTOR_OPT,
+    scheduler: str | None = SCHEDULER_OPT,
+    workers: int | None = WORKERS_OPT,
+    retries: int = RETRIES_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Profile layers: `hwnas profile --hw P --model M [--budget-min N]`."""
@@ -50,12 +55,23 @@ def profile_cmd(
     from hwnas.profilers.shape import ModelShape
     from hwnas.store import open_store
 
+    where = executor_spec(executor, scheduler, workers, retries)
     shape = ModelShape.load(model)
     budget_s = None if budget_min is None else budget_min * 60.0
     try:
         with open_store() as store, _progress_bar() as progress:
-            summary = profile_layers(hw, shape, store, budget_s=budget_s, progress=progress,
-                                     force=force)
+            if where.name == "local":
+                summary = profile_layers(hw, shape, store, budget_s=budget_s,
+                                         progress=progress, force=force)
+            else:  # each workload group is a timing job on a worker of this hardware
+                from hwnas.executors import open_executor
+                from hwnas.hw_profiles import load_profile
+                from hwnas.profilers.scaleout import profile_layers_on
+
+                profile = load_profile(hw)
+                with open_executor(where, hw=[profile.name]) as ex:
+                    summary = profile_layers_on(ex, profile, shape, store, budget_s=budget_s,
+                                                progress=progress, force=force)
     except KeyboardInterrupt:
         # typer turns KeyboardInterrupt into a return value the CLI's main drops; Abort
         # reaches main, which exits 130. Every finished record is already committed.
@@ -169,6 +185,7 @@ def measure_cmd(
 
     profile = load_profile(hw)
     spec = SubnetSpec.parse(subnet)
+    load_profile(hw)  # a bad profile fails before the model loads
     sn = Supernet.load(model)
     which = "primary" if primary_only else "all"
     res: SubnetLatency

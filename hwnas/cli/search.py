@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_json, table
+from hwnas.cli._executor import EXECUTOR_OPT, RETRIES_OPT, SCHEDULER_OPT, WORKERS_OPT, executor_spec
 from hwnas.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ def progress_printer(quiet: bool = False) -> Progress:
             vals = ", ".join(f"{k} {v:.4g}" for k, v in values.items()
                              if k in ("accuracy", "perplexity", "latency_ms"))
             err_console.print(f"  real evaluation {ev.done}/{ev.total}: {vals}", style="dim")
+        elif ev.stage == "failed":
+            err_console.print(f"  real evaluation {ev.done}/{ev.total} failed (recorded as "
+                              f"infeasible): {info['reason']}", markup=False)
         elif ev.stage == "plan":
             err_console.print(f"  iteration {info['iteration']}: training predictors and "
                               "searching them", style="dim")
@@ -96,14 +100,28 @@ def search_cmd(
                                             "other timing runs)."),
     evaluator: str = typer.Option("real", "--evaluator", help="real | fake (synthetic, for "
                                   "tests)."),
+    executor: str | None = EXECUTOR_OPT,
+    scheduler: str | None = SCHEDULER_OPT,
+    workers: int | None = WORKERS_OPT,
+    retries: int = RETRIES_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search a model's subnets for a hardware profile; re-measure the Pareto set."""
+    from hwnas.errors import InputError
+    from hwnas.executors import open_executor
     from hwnas.search import Constraints, SearchConfig, search
     from hwnas.search.relative import relative_bounds, tighter
     from hwnas.store import open_store
 
-    with open_store() as store:
+    for flag, v in (("--limit", limit), ("--final-limit", final_limit)):
+        if v < 0:
+            raise InputError(f"{flag} {v}: give a positive number of items per task, or 0 "
+                             "for all")
+    if evaluator == "real":
+        from hwnas.hw_profiles import load_profile
+        load_profile(hw)  # before a run or its folder is created
+    where = executor_spec(executor, scheduler, workers, retries)
+    with open_store() as store, open_executor(where, hw=[_profile_name(hw)]) as ex:
         rel_lat, rel_params = relative_bounds(hw, model, store, min_speedup=min_speedup,
                                               min_smaller=min_smaller, seed=seed, run=run)
         cfg = SearchConfig(
@@ -115,8 +133,19 @@ def search_cmd(
             final_limit=final_limit or None, final_max=final_max, latency=latency,
             evaluator=evaluator)
         name, _ = search(cfg, store, run, resume=True if resume else False,
-                         progress=progress_printer(as_json), lock=timing_lock)
+                         progress=progress_printer(as_json), lock=timing_lock, executor=ex)
         show(store, name, as_json)
+
+
+def _profile_name(hw: str) -> str:
+    """The hardware profile's name (a local cluster's workers declare it as a resource)."""
+    from hwnas.errors import InputError
+    from hwnas.hw_profiles import load_profile
+
+    try:
+        return load_profile(hw).name
+    except InputError:  # a synthetic run (--evaluator fake) names no real profile
+        return hw
 
 
 def show(store: Storage, name: str, as_json: bool) -> None:

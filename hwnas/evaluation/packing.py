@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwnas.datasets.tasks import Item
+from hwnas.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,8 +57,8 @@ def _fallback_token(tokenizer: PreTrainedTokenizerBase) -> int:
     tid = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
     tid = tid if tid is not None else tokenizer.eos_token_id
     if tid is None:
-        raise ValueError("the tokenizer has neither a BOS nor an EOS token to stand in for an "
-                         "empty context")
+        raise InputError("the tokenizer has neither a BOS nor an EOS token to stand in for an "
+                         "empty context; give every task item a non-empty context")
     return int(tid)
 
 
@@ -110,4 +111,10 @@ def pack(encoded: Sequence[tuple[list[int], list[int]]]) -> Packed:
 
 
 def pack_item(tokenizer: PreTrainedTokenizerBase, item: Item) -> Packed:
-    return pack(encode_requests(tokenizer, item.requests))
+    encoded = encode_requests(tokenizer, item.requests)
+    for (context, continuation), (_, cont) in zip(item.requests, encoded, strict=True):
+        if not cont:
+            raise InputError(f"task item with context {context[-40:]!r}: the choice "
+                             f"{continuation[:40]!r} encodes to no tokens with this model's "
+                             "tokenizer; give every choice text the tokenizer keeps")
+    return pack(encoded)

@@ -8,7 +8,6 @@ Hugging Face model directory, or an already loaded model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,20 +78,39 @@ def from_dir(path: str | Path, dtype: str = "fp32", tokenizer_from: str | None =
                          "written by `hwnas export` or any Hugging Face model folder")
     if dtype not in DTYPES:
         raise InputError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    from hwnas.safe_io import read_json_object
+    from hwnas.supernet.modeldir import LOAD_KW, check_config, check_weights, has_tokenizer
+
+    check_config(d)
+    check_weights(d)
     sidecar = d / "hwnas_subnet.json"
     subnet, spec = FULL, None
     if sidecar.is_file():
-        meta = json.loads(sidecar.read_text())
+        meta = read_json_object(sidecar, "export sidecar")
         subnet, spec = str(meta.get("subnet_key", FULL)), meta.get("subnet")
+        if not isinstance(spec, dict | None):
+            raise InputError(f"export sidecar {sidecar}: field 'subnet' is not an object; "
+                             "export the model again with `hwnas export`")
+    if not has_tokenizer(d) and tokenizer_from is None:
+        raise InputError(f"--dir {d}: the folder has no tokenizer; pass --model NAME to use "
+                         "that model's tokenizer")
 
     def load() -> Loaded:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-        model = AutoModelForCausalLM.from_pretrained(d, dtype=torch_dtype[dtype]).eval()
-        if _has_tokenizer(d):
-            return model, AutoTokenizer.from_pretrained(d)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(d, dtype=torch_dtype[dtype],
+                                                         **LOAD_KW).eval()
+            if has_tokenizer(d):
+                return model, AutoTokenizer.from_pretrained(d, **LOAD_KW)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+            if isinstance(e, InputError):
+                raise
+            raise InputError(f"--dir {d}: transformers cannot load the folder "
+                             f"({' '.join(str(e).split())[:160]}); check its config, weights "
+                             "and tokenizer") from None
         if tokenizer_from is None:
             raise InputError(f"--dir {d}: the folder has no tokenizer; pass --model NAME to "
                              "use that model's tokenizer")
@@ -101,16 +119,16 @@ def from_dir(path: str | Path, dtype: str = "fp32", tokenizer_from: str | None =
     return EvalTarget(fingerprint(str(d)), subnet, dtype, load, spec=spec)
 
 
-def _has_tokenizer(d: Path) -> bool:
-    return any((d / f).is_file() for f in ("tokenizer.json", "tokenizer.model"))
-
-
 def load_model_tokenizer(name: str) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
+    from hwnas.supernet.modeldir import check_tokenizer, hub_kwargs
     from hwnas.supernet.models import resolve
 
-    return AutoTokenizer.from_pretrained(resolve(name))
+    src = resolve(name)
+    if isinstance(src, Path):
+        check_tokenizer(src)
+    return AutoTokenizer.from_pretrained(src, **hub_kwargs(src))
 
 
 def from_name(model: str, spec: SubnetSpec | None = None, dtype: str = "fp32",

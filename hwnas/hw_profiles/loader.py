@@ -69,10 +69,9 @@ def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
 
 
 def parse_profile_file(path: Path) -> HardwareProfile:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"hardware profile {path}: cannot read it ({e})") from None
+    from hwnas.safe_io import read_text
+
+    text = read_text(path, "hardware profile", max_bytes=1 << 20)
     profile = parse_profile(text, source=str(path))
     if profile.name != path.stem:
         raise InputError(f"hardware profile {path}: field 'name' is '{profile.name}' but the "
@@ -88,8 +87,10 @@ def parse_profile(text: str, source: str = "hardware profile") -> HardwareProfil
 def _read_yaml(text: str, source: str) -> dict[str, object]:
     import yaml
 
+    from hwnas.hw_profiles.strict_yaml import load_strict
+
     try:
-        data = yaml.safe_load(text)
+        data = load_strict(text, source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""

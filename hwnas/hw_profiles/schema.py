@@ -62,6 +62,19 @@ MAX_TOKENS = 1 << 20
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info: Any) -> Any:
+        """`threads: true` is not 1: a boolean where a number belongs is refused (pydantic's
+        lax mode would take it)."""
+        ann = cls.model_fields[info.field_name].annotation
+        if isinstance(v, bool) and ann is not bool and ann in (int, float):
+            raise ValueError(f"expected a number, got the boolean {str(v).lower()}")
+        if isinstance(v, list | tuple) and ann in (tuple[int, ...],) and any(
+                isinstance(x, bool) for x in v):
+            raise ValueError("expected numbers, got a boolean")
+        return v
+
 
 class DecodeWorkload(_Frozen):
     """`tokens` new tokens (one decode step) on a KV cache already holding `context` positions."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -85,6 +87,9 @@ def load_estimator(folder: Path, d: EstimatorDict) -> _XGBEnsemble:
     est = cls[d["class"]](**params)
     members = []
     for name in d["members"]:
+        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            raise InputError(f"predictor sidecar in {folder}: member {str(name)[:60]!r} is not "
+                             "a file name in its folder; retrain with `hwnas predictors train`")
         m = XGBRegressor()
         m.load_model(str(_checked(folder / name)))
         members.append(m)
@@ -97,25 +102,73 @@ def load_estimator(folder: Path, d: EstimatorDict) -> _XGBEnsemble:
 
 
 def _checked(path: Path) -> Path:
+    if not _plain_member(path):
+        raise InputError(f"predictor sidecar: member file name {path.name!r} is not a plain "
+                         "file name; retrain with `hwnas predictors train`")
     refuse_pickle(path)
     if not path.is_file():
         raise InputError(f"predictor file {path} is missing; retrain with "
                          "`hwnas predictors train`")
+    with open(path, "rb") as f:
+        head = f.read(1)
+    if head != b"{":  # UBJSON and JSON models both open an object
+        raise InputError(f"predictor file {path}: not an XGBoost model (UBJSON or JSON); "
+                         "retrain with `hwnas predictors train`")
     return path
 
 
+def _plain_member(path: Path) -> bool:
+    return path.name not in ("", ".", "..") and path.name.endswith((".ubj", ".json"))
+
+
+def is_pickle(head: bytes) -> bool:
+    """Whether `head` (a file's first bytes) is a Python pickle of any protocol, 0 included.
+    `pickletools.genops` only decodes opcodes: nothing is imported or run."""
+    import pickletools
+
+    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
+        return True  # protocols 2..5 open with PROTO
+    try:
+        for op, _, _ in pickletools.genops(head):
+            if op.name == "STOP":
+                return True
+    except Exception:  # noqa: BLE001 (not a pickle, or cut off: decided by the opcodes seen)
+        return False
+    return False
+
+
 def refuse_pickle(path: Path) -> None:
-    """Refuse anything that is, or is named like, a pickle."""
+    """Refuse anything that is, or is named like, a pickle (every protocol, 0 included)."""
     if path.suffix in PICKLE_SUFFIXES:
         raise InputError(f"{path}: refusing to load a pickle; hwnas predictors are XGBoost "
                          "UBJSON files plus a JSON sidecar (retrain with `hwnas predictors "
                          "train`)")
     if path.is_file():
         with open(path, "rb") as f:
-            head = f.read(2)
-        if len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+            head = f.read(1 << 16)
+        if is_pickle(head):
             raise InputError(f"{path}: this file is a Python pickle; refusing to load it. "
                              "hwnas predictors are XGBoost UBJSON plus a JSON sidecar")
+
+
+@contextmanager
+def sidecar_fields(sidecar: Path) -> Iterator[None]:
+    """Turn a sidecar field that is missing or of the wrong kind, or a model file XGBoost
+    cannot read, into one `InputError` naming the file."""
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as e:
+        if type(e).__name__ == "XGBoostError":
+            first = " ".join(str(e).split("Stack trace")[0].split())[:160]
+            raise InputError(f"predictor in {sidecar.parent}: XGBoost cannot read a model file "
+                             f"({first}); retrain with `hwnas predictors train`") from None
+        if not isinstance(e, KeyError | TypeError | ValueError | AttributeError | IndexError):
+            raise
+        what = f"field {e}" if isinstance(e, KeyError) else " ".join(str(e).split())[:160]
+        raise InputError(f"predictor sidecar {sidecar}: missing or invalid {what}; retrain with "
+                         "`hwnas predictors train`") from None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -147,10 +200,10 @@ def read_sidecar(folder_or_file: Path, kind: str) -> tuple[Path, dict[str, Any]]
     if not sidecar.is_file():
         raise InputError(f"no trained {kind} predictor at {p}; train one with "
                          "`hwnas predictors train`")
-    try:
-        data = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{sidecar}: not a predictor sidecar ({e})") from None
+    from hwnas.safe_io import read_json_object
+
+    refuse_pickle(sidecar)
+    data = read_json_object(sidecar, "predictor sidecar")
     if data.get("kind") != kind:
         raise InputError(f"{sidecar}: holds a '{data.get('kind')}' predictor, not '{kind}'")
     if data.get("schema_version") != SCHEMA_VERSION:
@@ -196,6 +249,12 @@ def load_latency(folder: Path, expected_fingerprint: str | None = None,
     """Load a saved latency predictor. If `expected_fingerprint` (a `Fingerprint.key()`)
     differs from the training data's, warn (or refuse when `strict`)."""
     folder, d = read_sidecar(folder, "latency")
+    with sidecar_fields(folder / SIDECAR):
+        return _load_latency(folder, d, expected_fingerprint, strict)
+
+
+def _load_latency(folder: Path, d: dict[str, Any], expected_fingerprint: str | None,
+                  strict: bool) -> LatencyBundle:
     check_fingerprint(d, expected_fingerprint, strict)
     arch = ArchInfo(**d["arch"])
     primary = Primary.from_dict(d["primary"])
@@ -255,6 +314,12 @@ def load_accuracy(folder: Path, model_fp: str | None = None
                   ) -> tuple[AccuracyPredictor, dict[str, Any]]:
     """Refuses a predictor trained on another model's weights (fingerprint)."""
     folder, d = read_sidecar(folder, "accuracy")
+    with sidecar_fields(folder / SIDECAR):
+        return _load_accuracy(folder, d, model_fp)
+
+
+def _load_accuracy(folder: Path, d: dict[str, Any], model_fp: str | None
+                   ) -> tuple[AccuracyPredictor, dict[str, Any]]:
     if model_fp is not None and d["model_fingerprint"] != model_fp:
         raise InputError(f"{folder}: this accuracy predictor was trained on model fingerprint "
                          f"{d['model_fingerprint']}, not {model_fp}; retrain it with "

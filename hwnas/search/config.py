@@ -65,6 +65,10 @@ class SearchConfig:
         if needs_task and not self.tasks:
             raise InputError("--tasks is empty; the accuracy objective needs at least one "
                              "task, e.g. --tasks arc_easy")
+        for name, lim in (("--limit", self.limit), ("--final-limit", self.final_limit)):
+            if lim is not None and (not isinstance(lim, int) or lim < 1):
+                raise InputError(f"{name} {lim}: give a positive number of items per task, or "
+                                 "0 for all")
         if self.final_max < 0:
             raise InputError(f"--final-max {self.final_max}: must be 0 (no re-measurement) "
                              "or more")

@@ -26,6 +26,7 @@ from hwnas.supernet.space import SearchSpace, SubnetSpec
 from hwnas.supernet.stats import DTYPE_BYTES, subnet_stats
 
 if TYPE_CHECKING:
+    from hwnas.executors import Executor
     from hwnas.predictors.train import LatencyBundle
     from hwnas.search.config import SearchConfig
     from hwnas.supernet.supernet import Supernet
@@ -76,6 +77,7 @@ class EvaluatorOptions:
 
     lock: str | Path | None = None
     supernet: Supernet | None = None
+    executor: Executor | None = None
 
     @classmethod
     def of(cls, **options: object) -> EvaluatorOptions:
@@ -97,7 +99,11 @@ class EvaluatorOptions:
             if not isinstance(supernet, Supernet):
                 raise InputError(f"evaluator option supernet: expected a Supernet or None, got "
                                  f"{type(supernet).__name__}")
-        return cls(lock, supernet)
+        executor = options.get("executor")
+        if executor is not None and not callable(getattr(executor, "map", None)):
+            raise InputError(f"evaluator option executor: expected an Executor or None, got "
+                             f"{type(executor).__name__}")
+        return cls(lock, supernet, executor)  # type: ignore[arg-type]  # checked above
 
 
 class EvaluatorBuilder(Protocol):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import InputError
+from hwnas.executors import Executor, Failure, LocalExecutor
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.search.config import SearchConfig
 from hwnas.search.evaluators import Evaluator, Measured
@@ -41,7 +42,8 @@ def default_run_name(config: SearchConfig) -> str:
 
 class Runner:
     def __init__(self, store: Any, name: str, config: SearchConfig, evaluator: Evaluator,
-                 progress: Progress | None = None, resume: bool | None = False) -> None:
+                 progress: Progress | None = None, resume: bool | None = False,
+                 executor: Executor | None = None) -> None:
         config.check()
         self.store, self.name, self.config, self.ev = store, name, config, evaluator
         self.space = evaluator.space
@@ -50,6 +52,7 @@ class Runner:
         self.objectives = tuple(objectives(config.objectives))
         self.state = RunState()
         self.norm: Normaliser | None = None
+        self.executor: Executor = executor or LocalExecutor()
 
     # ---- opening, recording ---------------------------------------------------------------
     def open(self) -> None:
@@ -121,15 +124,42 @@ class Runner:
     def used(self) -> int:
         return self.state.used
 
-    def real(self, spec: SubnetSpec, iteration: int) -> Measured:
+    def real_batch(self, specs: list[SubnetSpec], iteration: int) -> list[dict[str, float]]:
+        """Evaluate for real, through the executor, the subnets of `specs` not evaluated yet;
+        record each (in the batch's order, whatever order they finish in: the driver is the
+        only writer). Returns every spec's values; a failed subnet gets values no objective
+        counts as good (`batch.penalty_values`)."""
+        from hwnas.search.batch import evaluate_batch
+
+        tried = self.state.tried()
+        todo = list({s.key(): s for s in specs if s.key() not in tried}.values())
+
+        def record(spec: SubnetSpec, got: Measured | Failure) -> None:
+            if isinstance(got, Failure):
+                self.record("failed", {"iteration": iteration, "spec": spec.to_dict(),
+                                       "key": spec.key(), "reason": got.reason,
+                                       "failure": got.to_dict(), "n": self.used + 1})
+                self.emit("failed", self.used, self.config.evals, iteration=iteration,
+                          reason=got.reason)
+                return
+            self.record("eval", {"iteration": iteration, "spec": spec.to_dict(),
+                                 "key": spec.key(), "measured": got.to_dict(),
+                                 "n": self.used + 1})
+            self.emit("eval", self.used, self.config.evals, iteration=iteration,
+                      values=got.values)
+
+        if todo:
+            evaluate_batch(self.ev, todo, self.executor, record)
+        return [self.values_of(s) for s in specs]
+
+    def values_of(self, spec: SubnetSpec) -> dict[str, float]:
         rec = self.state.evals.get(spec.key())
         if rec is not None:
-            return rec.measured
-        m = self.ev.evaluate(spec)
-        self.record("eval", {"iteration": iteration, "spec": spec.to_dict(), "key": spec.key(),
-                             "measured": m.to_dict(), "n": self.used + 1})
-        self.emit("eval", self.used, self.config.evals, iteration=iteration, values=m.values)
-        return m
+            return rec.measured.values
+        from hwnas.search.batch import penalty_values
+
+        ref = self.state.reference.values if self.state.reference else {}
+        return penalty_values(self.objectives, ref, self.ev.exact(spec))
 
     def known(self) -> tuple[list[SubnetSpec], list[dict[str, float]]]:
         recs = list(self.state.evals.values())

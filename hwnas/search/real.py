@@ -10,12 +10,14 @@ measurements for the profile and model the search stops with the command to run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
 from hwnas.errors import InputError, NotFoundError
+from hwnas.executors import Executor, Failure, LocalExecutor
 from hwnas.profilers.lock import timing_lock
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.search.evaluators import Description, EvaluatorOptions, Measured, analytic
@@ -23,11 +25,13 @@ from hwnas.store import Storage
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 if TYPE_CHECKING:
+    from hwnas.evaluation.result import EvalResult
     from hwnas.hw_profiles import HardwareProfile
     from hwnas.predictors.train import LatencyBundle
     from hwnas.profilers.subnet import SubnetLatency
     from hwnas.search.config import SearchConfig
     from hwnas.supernet.supernet import Supernet
+
 
 class TaskDetail(TypedDict):
     """One task's result inside `Measured.detail["tasks"]`."""
@@ -70,14 +74,30 @@ def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder
     return persist.load_latency(folder, None, False)
 
 
+def summarise(res: Mapping[str, EvalResult]) -> tuple[dict[str, float], dict[str, TaskDetail]]:
+    """A subnet's quality values (mean accuracy, mean perplexity) and per-task detail."""
+    acc = [r.score for r in res.values() if r.metric != "perplexity"]
+    ppl = [r.score for r in res.values() if r.metric == "perplexity"]
+    values: dict[str, float] = {}
+    if acc:
+        values["accuracy"] = float(np.mean(acc))
+    if ppl:
+        values["perplexity"] = float(np.mean(ppl))
+    detail: dict[str, TaskDetail] = {
+        name: {"metric": r.metric, "value": r.score, "stderr": r.stderr, "n": r.n}
+        for name, r in res.items()}
+    return values, detail
+
+
 class RealEvaluator:
     def __init__(self, sn: Supernet, hw: HardwareProfile, config: SearchConfig,
-                 store: Storage, bundle: LatencyBundle, lock: str | Path | None = None
-                 ) -> None:
+                 store: Storage, bundle: LatencyBundle, lock: str | Path | None = None,
+                 executor: Executor | None = None) -> None:
         self.sn, self.hw, self.config, self.store, self.bundle = sn, hw, config, store, bundle
         self.space: SearchSpace = sn.space
         self.lock = lock
         self.context = hw.primary.prefill_tokens + hw.primary.decode_tokens
+        self.executor: Executor = executor or LocalExecutor()
 
     # ---- pieces ----------------------------------------------------------------------------
     def exact(self, spec: SubnetSpec) -> dict[str, float]:
@@ -90,17 +110,7 @@ class RealEvaluator:
         seed = ITEM_SEED if limit is not None else None
         res = evaluate(self.sn, spec, list(self.config.tasks), limit=limit, seed=seed,
                        store=self.store)
-        acc = [r.score for r in res.values() if r.metric != "perplexity"]
-        ppl = [r.score for r in res.values() if r.metric == "perplexity"]
-        values: dict[str, float] = {}
-        if acc:
-            values["accuracy"] = float(np.mean(acc))
-        if ppl:
-            values["perplexity"] = float(np.mean(ppl))
-        detail: dict[str, TaskDetail] = {
-            name: {"metric": r.metric, "value": r.score, "stderr": r.stderr, "n": r.n}
-            for name, r in res.items()}
-        return values, detail
+        return summarise(res)
 
     def _time(self, spec: SubnetSpec, cached: bool) -> tuple[float, dict[str, object]]:
         from hwnas.profilers import measure_subnet
@@ -134,21 +144,32 @@ class RealEvaluator:
         of the accuracy objective's normalisation, so that subnets no better than guessing add
         nothing to the hypervolume."""
         from hwnas.datasets.tasks import chance_accuracy
+        from hwnas.search.spread import full_model
 
-        values, detail = self._quality(None, self.config.limit)
+        values, (lat, lat_detail), detail = full_model(self)
         chance = [c for c in map(chance_accuracy, self.config.tasks) if c is not None]
         if chance and "accuracy" in values:
             values["accuracy_chance"] = float(np.mean(chance))
-        lat, lat_detail = self._latency(self.space.full())
         values.update(self.exact(self.space.full()), latency_ms=lat)
         return Measured(values, {"tasks": detail, "latency": lat_detail, "full_model": True,
                                  "limit": self.config.limit})
+
+    def evaluate_batch(self, specs: list[SubnetSpec]) -> list[Measured | Failure]:
+        """`evaluate` of each, as jobs on the executor (`hwnas.search.spread`)."""
+        from hwnas.search.spread import evaluate_batch
+
+        return evaluate_batch(self, specs)
 
     def remeasure(self, specs: list[SubnetSpec | None],
                   progress: Progress | None = None) -> list[Measured]:
         """Accuracy on `final_limit` items for each, then fresh timing of all of them (the
         full model included) interleaved in one group, not from the store."""
         from hwnas.profilers import measure_subnets
+
+        if not self.executor.in_process:
+            from hwnas.search.spread import remeasure
+
+            return remeasure(self, specs, progress)
 
         full = self.space.full()
         quality = []
@@ -195,4 +216,4 @@ def build(config: SearchConfig, store: Storage, options: EvaluatorOptions,
         from hwnas.supernet.supernet import Supernet
 
         supernet = Supernet.load(config.model, dtype=hw.dtype)
-    return RealEvaluator(supernet, hw, config, store, bundle, options.lock)
+    return RealEvaluator(supernet, hw, config, store, bundle, options.lock, options.executor)

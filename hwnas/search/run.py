@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwnas.errors import InputError, NotFoundError
+from hwnas.executors import Executor
 from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
 from hwnas.search.evaluators import EVALUATORS, Evaluator, EvaluatorOptions
@@ -36,13 +37,18 @@ def build_evaluator(config: SearchConfig, store: Storage, name: str,
 
 def search(config: SearchConfig, store: Storage, name: str | None = None,
            resume: bool | None = False, progress: Progress | None = None,
-           evaluator: Evaluator | None = None, **options: object) -> tuple[str, RunState]:
+           evaluator: Evaluator | None = None, executor: Executor | None = None,
+           **options: object) -> tuple[str, RunState]:
     """Run (or, with `resume`, continue) a search; returns the run's name and final state.
     `resume=None` continues a run of that name when one exists and starts it otherwise.
-    `options` are the evaluator's (`EvaluatorOptions`: `lock`, `supernet`); an unknown name
-    is an `InputError`."""
-    opts = EvaluatorOptions.of(**options)  # before anything else: a typo fails at once
+    `executor` runs the real evaluations (default: in this process). `options` are the
+    evaluator's (`EvaluatorOptions`: `lock`, `supernet`); an unknown name is an
+    `InputError`."""
+    opts = EvaluatorOptions.of(executor=executor, **options)  # a typo fails at once
     config.check()
+    if evaluator is None and config.evaluator == "real":
+        from hwnas.hw_profiles import load_profile
+        load_profile(config.hw)  # a bad profile fails before a run or its folder exists
     name = name or default_run_name(config)
     if resume is True and store.run_config(name) is None:
         raise InputError(f"no run named '{name}' in the store; drop --resume to start it")
@@ -57,5 +63,5 @@ def search(config: SearchConfig, store: Storage, name: str | None = None,
                              + "; ".join(diffs) + "); resume it with the same arguments "
                              "or start a new --run")
     ev = evaluator or build_evaluator(config, store, name, progress, opts)
-    runner = Runner(store, name, config, ev, progress, resume)
+    runner = Runner(store, name, config, ev, progress, resume, executor)
     return name, runner.run()

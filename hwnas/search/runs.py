@@ -4,7 +4,7 @@ set, for `hwnas export --run RUN --pick K`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
 import numpy as np
@@ -56,6 +56,15 @@ class Agreement:
 
 
 @dataclass(frozen=True)
+class FailedEntry:
+    """A real evaluation that failed (recorded as infeasible, with its reason)."""
+
+    key: str
+    reason: str
+    iteration: int
+
+
+@dataclass(frozen=True)
 class ReferenceValues:
     """The full model: its values during the search and re-measured beside the Pareto set."""
 
@@ -83,6 +92,7 @@ class RunSummary:
     pareto: list[ParetoEntry]  # fastest first (by measured latency where known)
     agreement: dict[str, Agreement]  # per measured key ("latency_ms")
     evaluator: Description | None
+    failed: list[FailedEntry] = field(default_factory=list)  # real evaluations that failed
     plot: str | None = None  # the Pareto figure, once drawn
 
     @property
@@ -115,6 +125,7 @@ class RunSummary:
             "name": self.name, "hw": self.hw, "model": self.model, "tasks": self.tasks,
             "objectives": self.objectives, "strategy": self.strategy, "status": self.status,
             "evals_used": self.evals_used, "evals": self.evals, "config": self.config.to_dict(),
+            "failed": [asdict(f) for f in self.failed],
             "hypervolume": list(self.hypervolume),
             "hypervolume_evals": list(self.hypervolume_evals),
             "normalisation": self.normalisation.to_dict() if self.normalisation else None,
@@ -215,6 +226,7 @@ def summary(store: Storage, run: str) -> RunSummary:
                           _pick(fin.values) if fin else None, fin.detail if fin else None)
     return RunSummary(
         name=run, config=cfg, status=status, evals_used=st.used,
+        failed=[FailedEntry(k, f.reason, f.iteration) for k, f in st.failed.items()],
         hypervolume=[it["hypervolume"] for it in its],
         hypervolume_evals=[it["evals_used"] for it in its], normalisation=norm,
         reference=ref, pareto=items, agreement={"latency_ms": agreement(items)},

@@ -8,6 +8,8 @@ Event kinds (payloads are plain JSON):
 - ``batch``: an iteration's planned subnets, the RNG state that drew them, the predictors'
   versions and their predictions
 - ``eval``: one real evaluation (iteration, subnet, measured values)
+- ``failed``: a real evaluation that raised (e.g. out of memory) or whose worker kept dying:
+  the subnet, the reason; it counts against the budget and is infeasible
 - ``iteration``: the end of an iteration (evaluations used, front size, hypervolume)
 - ``predicted``, ``final_reference``, ``final``: the re-measurement of the Pareto set
 - ``done``: the run finished
@@ -80,10 +82,18 @@ class EvalRecord:
 
 
 @dataclass
+class FailedRecord:
+    spec: SubnetSpec
+    reason: str
+    iteration: int
+
+
+@dataclass
 class RunState:
     start: StartEvent | None = None
     reference: Measured | None = None
     evals: dict[str, EvalRecord] = field(default_factory=dict)  # insertion = eval order
+    failed: dict[str, FailedRecord] = field(default_factory=dict)
     batches: dict[int, BatchEvent] = field(default_factory=dict)
     iterations: dict[int, IterationEvent] = field(default_factory=dict)
     predicted: PredictedEvent | None = None
@@ -93,7 +103,15 @@ class RunState:
 
     @property
     def used(self) -> int:
-        return len(self.evals)
+        return len(self.evals) + len(self.failed)
+
+    def tried(self) -> set[str]:
+        """Keys of every subnet evaluated for real, failed ones included."""
+        return set(self.evals) | set(self.failed)
+
+    def iterations_tried(self) -> list[int]:
+        return [e.iteration for e in self.evals.values()] + \
+            [f.iteration for f in self.failed.values()]
 
     def apply(self, kind: str, p: Record) -> None:
         """Take in one event (the payloads are what the runner recorded: see the event
@@ -106,6 +124,10 @@ class RunState:
             spec = SubnetSpec.from_dict(p["spec"], "run event")
             self.evals.setdefault(spec.key(), EvalRecord(spec, Measured.from_dict(p["measured"]),
                                                          int(p["iteration"])))
+        elif kind == "failed":
+            spec = SubnetSpec.from_dict(p["spec"], "run event")
+            self.failed.setdefault(spec.key(), FailedRecord(spec, str(p["reason"]),
+                                                            int(p["iteration"])))
         elif kind == "batch":
             self.batches[int(p["iteration"])] = cast(BatchEvent, p)
         elif kind == "iteration":

@@ -30,15 +30,14 @@ def _keys(r: Runner) -> list[str]:
 def pending(r: Runner, it: int) -> bool:
     """Iteration `it` has work: budget left, or (on resume) evaluations recorded for it or
     later whose iteration was not closed before the process stopped."""
-    return r.used < r.config.evals or any(e.iteration >= it for e in r.state.evals.values())
+    return r.used < r.config.evals or any(i >= it for i in r.state.iterations_tried())
 
 
 def _initial(r: Runner) -> None:
     def plan(rng: np.random.Generator) -> tuple[list[SubnetSpec], dict[str, Any]]:
         return initial_population(r.space, rng, r.config.n_init, set()), {"kind": "initial"}
 
-    for s in r.planned(0, plan):
-        r.real(s, 0)
+    r.real_batch(r.planned(0, plan), 0)
     r.close_iteration(0)
 
 
@@ -68,7 +67,7 @@ def propose(r: Runner, rng: np.random.Generator, k: int) -> tuple[list[SubnetSpe
     algo = make_algorithm(cfg.algorithm, space, cfg.inner_pop, len(r.objectives), sampling=X0)
     res = minimize(problem, algo, ("n_gen", cfg.inner_gens), seed=int(rng.integers(2 ** 31)),
                    verbose=False)
-    known = set(r.state.evals)
+    known = r.state.tried()
     cands: dict[str, SubnetSpec] = {}
     for x in np.vstack([np.atleast_2d(res.pop.get("X")), np.atleast_2d(res.opt.get("X"))]):
         s = space.decode(np.round(x).astype(int))
@@ -97,8 +96,7 @@ def linas(r: Runner) -> None:
         batch = r.planned(it, lambda rng, k=k: propose(r, rng, k))  # type: ignore[misc]
         if not batch:
             break
-        for s in batch:
-            r.real(s, it)
+        r.real_batch(batch, it)
         r.close_iteration(it)
         it += 1
 
@@ -114,7 +112,7 @@ def nsga2(r: Runner) -> None:
     it = 0
 
     def real_values(batch: list[SubnetSpec]) -> list[dict[str, float]]:
-        return [r.real(s, it).values for s in batch]
+        return r.real_batch(batch, it)
 
     problem = SearchProblem(space, norm, cfg.constraints, real_values)
     algo = make_algorithm(cfg.algorithm, space, cfg.n_init, len(r.objectives), sampling=X0)
@@ -124,11 +122,11 @@ def nsga2(r: Runner) -> None:
     while pending(r, it) and stale < 50:  # stop if generations bring nothing new
         pop = algo.ask()
         batch = [space.decode(np.round(x).astype(int)) for x in pop.get("X")]
-        new = list(dict.fromkeys(s.key() for s in batch if s.key() not in r.state.evals))
+        tried = r.state.tried()
+        new = list(dict.fromkeys(s.key() for s in batch if s.key() not in tried))
         room = cfg.evals - r.used
         if len(new) > room:  # the budget ends inside this generation
-            for s in [s for s in batch if s.key() in set(new[:room])]:
-                r.real(s, it)
+            r.real_batch([s for s in batch if s.key() in set(new[:room])], it)
             r.close_iteration(it)
             return
         stale = 0 if new else stale + 1
@@ -147,10 +145,9 @@ def random_search(r: Runner) -> None:
 
         def plan(rng: np.random.Generator, k: int = k) -> tuple[list[SubnetSpec],
                                                                 dict[str, Any]]:
-            return initial_population(r.space, rng, k, set(r.state.evals)), {"kind": "random"}
+            return initial_population(r.space, rng, k, r.state.tried()), {"kind": "random"}
 
-        for s in r.planned(it, plan):
-            r.real(s, it)
+        r.real_batch(r.planned(it, plan), it)
         r.close_iteration(it)
         it += 1
 

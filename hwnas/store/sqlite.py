@@ -14,6 +14,7 @@ existing stores and their exports stay readable).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
 from hwnas.store.protocol import Record
+from hwnas.store.rows import PayloadError, decode_payload, record_problem, row_key, row_problem
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -58,15 +60,22 @@ TABLES = {
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _check_writable(self.path)
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as e:
+            if "readonly" in str(e) or "read-only" in str(e):
+                raise InputError(_read_only(self.path)) from None
+            raise InputError(f"store {self.path}: cannot open it ({e}); move it away or point "
+                             "HWNAS_CACHE / --cache-dir elsewhere") from None
         except sqlite3.DatabaseError as e:
-            raise InputError(f"store {self.path}: not a readable hwnas store ({e}); move it "
-                             "away or point HWNAS_CACHE / --cache-dir elsewhere") from None
+            raise InputError(f"store {self.path}: damaged, not a readable hwnas store ({e}); "
+                             "run `hwnas store repair` (it keeps every readable row and moves "
+                             "the damaged file aside), or point HWNAS_CACHE / --cache-dir "
+                             "elsewhere") from None
         self._check_schema()
 
     def _check_schema(self) -> None:
@@ -75,9 +84,23 @@ class Store:
             with self._tx():
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                                  (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise InputError(f"store {self.path}: schema version {row[0]}, this hwnas reads "
-                             f"{SCHEMA_VERSION}; use a matching hwnas or a new cache dir")
+        elif str(row[0]) != str(SCHEMA_VERSION):
+            raise InputError(f"store {self.path}: table 'meta', key 'schema_version' is "
+                             f"{str(row[0])[:40]!r}, this hwnas reads {SCHEMA_VERSION}; use a "
+                             "matching hwnas or a new cache dir")
+
+    def _decode(self, table: str, key: str, text: object) -> Record:
+        """A stored payload, checked: a bad one names its table and key, and the fix."""
+        try:
+            rec = decode_payload(text)
+        except PayloadError as e:
+            problem: str | None = str(e)
+        else:
+            problem = record_problem(table, rec)
+        if problem is not None:
+            raise InputError(f"store {self.path}: table '{table}', key '{key}': {problem}; run "
+                             "`hwnas store repair` to move bad rows into quarantine")
+        return rec
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
@@ -109,7 +132,7 @@ class Store:
 
     def get_measurement(self, key: str) -> Record | None:
         row = self._db.execute("SELECT payload FROM measurements WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else self._decode("measurements", key, row[0])
 
     def measurement_keys(self, hw: str | None = None, model: str | None = None) -> set[str]:
         q, args = _where("SELECT key FROM measurements", hw=hw, model=model)
@@ -117,8 +140,9 @@ class Store:
 
     def measurements(self, hw: str | None = None, model: str | None = None,
                      kind: str | None = None) -> list[Record]:
-        q, args = _where("SELECT payload FROM measurements", hw=hw, model=model, kind=kind)
-        return [json.loads(r[0]) for r in self._db.execute(q + " ORDER BY created, key", args)]
+        q, args = _where("SELECT key, payload FROM measurements", hw=hw, model=model, kind=kind)
+        return [self._decode("measurements", k, p)
+                for k, p in self._db.execute(q + " ORDER BY created, key", args)]
 
     # ---- evaluations -----------------------------------------------------------------------
     def put_evaluation(self, key: str, *, model: str, subnet: str, task: str,
@@ -132,12 +156,13 @@ class Store:
 
     def get_evaluation(self, key: str) -> Record | None:
         row = self._db.execute("SELECT payload FROM evaluations WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else self._decode("evaluations", key, row[0])
 
     def evaluations(self, model: str | None = None,
                     task: str | None = None) -> list[Record]:
-        q, args = _where("SELECT payload FROM evaluations", model=model, task=task)
-        return [json.loads(r[0]) for r in self._db.execute(q + " ORDER BY created, key", args)]
+        q, args = _where("SELECT key, payload FROM evaluations", model=model, task=task)
+        return [self._decode("evaluations", k, p)
+                for k, p in self._db.execute(q + " ORDER BY created, key", args)]
 
     # ---- runs (append-only event logs) -----------------------------------------------------
     def create_run(self, name: str, config: Record) -> bool:
@@ -148,7 +173,7 @@ class Store:
 
     def run_config(self, name: str) -> Record | None:
         row = self._db.execute("SELECT config FROM runs WHERE name=?", (name,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else self._decode("runs", name, row[0])
 
     def run_names(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT name FROM runs ORDER BY created")]
@@ -165,7 +190,7 @@ class Store:
     def events(self, run: str) -> list[tuple[int, str, Record]]:
         rows = self._db.execute("SELECT seq, kind, payload FROM run_events WHERE run=? "
                                 "ORDER BY seq", (run,))
-        return [(int(s), k, json.loads(p)) for s, k, p in rows]
+        return [(int(s), k, self._decode("run_events", f"{run}/{s}", p)) for s, k, p in rows]
 
     # ---- sharing ---------------------------------------------------------------------------
     def export_table(self, table: str, path: str | Path, **where: str | None) -> int:
@@ -193,6 +218,13 @@ class Store:
             raise InputError(f"{path}: not an hwnas '{table}' export: missing column(s) "
                              f"{', '.join(missing)}; export it with `hwnas profile export`")
         rows = list(zip(*(data.column(c).to_pylist() for c in cols), strict=True))
+        for n, row in enumerate(rows, start=1):
+            problem = row_problem(table, dict(zip(cols, row, strict=True)))
+            if problem is not None:
+                key = row_key(table, dict(zip(cols, row, strict=True)))
+                raise InputError(f"{path}: row {n} (key '{key[:60]}'): {problem}; nothing was "
+                                 "imported; fix or drop that row, or export it again with "
+                                 "`hwnas profile export`")
         added = 0
         with self._tx():
             for row in rows:
@@ -200,6 +232,26 @@ class Store:
                                        f"({','.join('?' * len(cols))})", row)
                 added += cur.rowcount
         return added
+
+
+def _check_writable(path: Path) -> None:
+    if path.is_dir():
+        raise InputError(f"store {path}: is a folder, not a store file; move it away or point "
+                         "HWNAS_CACHE / --cache-dir elsewhere")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"store {path}: cannot create its folder ({e.strerror or e}); point "
+                         "HWNAS_CACHE / --cache-dir at a writable folder") from None
+    if (path.exists() and not os.access(path, os.R_OK | os.W_OK)) or not os.access(
+            path.parent, os.W_OK | os.X_OK):
+        raise InputError(_read_only(path))
+
+
+def _read_only(path: Path) -> str:
+    return (f"store {path}: read-only (no permission to write it or its folder); hwnas records "
+            "every measurement there, so make it writable (chmod u+w) or point HWNAS_CACHE / "
+            "--cache-dir at a writable folder")
 
 
 def _columns(table: str) -> tuple[str, ...]:
@@ -232,12 +284,22 @@ def _write_table(data: pa.Table, path: Path) -> None:
 def _read_table(path: Path) -> pa.Table:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-        return pq.read_table(path)
-    if path.suffix == ".csv":
-        import pyarrow.csv as pcsv
-        return pcsv.read_csv(path)
+    import pyarrow as pa
+
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+            return pq.read_table(path)
+        if path.suffix == ".csv":
+            import pyarrow.csv as pcsv
+            # text columns stay text (a hex key of digits only must not become a number)
+            text = {c: pa.string() for cols in TABLES.values() for c in cols
+                    if c not in ("median_ms", "noisy", "accuracy", "created", "seq")}
+            return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=text))
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
+        first = " ".join(str(e).split())[:200]
+        raise InputError(f"{path}: not a readable {path.suffix[1:]} table ({first}); give a "
+                         "file written by `hwnas profile export`") from None
     raise InputError(f"{path}: unknown format '{path.suffix}'; use .parquet or .csv")
 
 

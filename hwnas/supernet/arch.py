@@ -109,4 +109,17 @@ def arch_info(config: PretrainedConfig) -> ArchInfo:
         raise InputError(f"model_type '{family}' is not supported: hwnas handles LLaMA-family "
                          f"causal LMs ({', '.join(ADAPTERS.names())}). Register an adapter in "
                          "hwnas.supernet.arch.ADAPTERS for another family.")
-    return ADAPTERS.get(family)(config)
+    try:
+        info = ADAPTERS.get(family)(config)
+    except InputError:
+        raise
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError) as e:
+        raise InputError(f"model config ({family}): a shape field is missing or is not a "
+                         f"positive integer ({' '.join(str(e).split())[:120]}); fix config.json "
+                         "(num_hidden_layers, hidden_size, intermediate_size, "
+                         "num_attention_heads, num_key_value_heads, vocab_size)") from None
+    for name, v in info.to_dict().items():
+        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+            raise InputError(f"model config ({family}): field '{name}' is {v}; it must be a "
+                             "positive integer; fix config.json")
+    return info

@@ -10,7 +10,8 @@ zeroed: exact and readable by any Llama tool, but as large and as slow as the ba
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING
 import torch
 
 import hwnas
-from hwnas.errors import InputError
 from hwnas.supernet.space import SubnetSpec
 from hwnas.supernet.supernet import Supernet
 
@@ -43,31 +43,40 @@ class ExportInfo:
 
 
 def export(sn: Supernet, spec: SubnetSpec, out_dir: str | Path, padded: bool = False,
-           verify: bool = True, repair: str = "none") -> ExportInfo:
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not (out_dir / SIDECAR).is_file():
-            raise InputError(f"--out {out_dir}: folder exists and is not an hwnas export; give "
-                             "an empty or new folder")
+           verify: bool = True, repair: str = "none",
+           overwrite: bool = False) -> ExportInfo:
+    """Write the export into a fresh temporary folder beside `out_dir`, then move it into
+    place (see `hwnas.supernet.outdir`): a crash leaves the earlier export, or the empty
+    target, as it was; only hwnas's own files are ever replaced."""
+    from hwnas.supernet.outdir import check_target, place, staging_dir
+
+    out_dir = Path(out_dir).expanduser()
+    check_target(out_dir, SIDECAR, overwrite)
     model = sn.extract(spec, padded=padded, repair=repair)
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    if sn.tokenizer is not None:
-        sn.tokenizer.save_pretrained(tmp)
-    sidecar = {"hwnas_version": hwnas.__version__, "base_model": sn.name,
-               "base_fingerprint": sn.fingerprint, "subnet": spec.to_dict(),
-               "subnet_key": spec.key(), "importance": sn.importance.method,
-               "padded": padded, "repair": repair}
-    (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    with staging_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        if sn.tokenizer is not None:
+            sn.tokenizer.save_pretrained(tmp)
+        _pause_for_tests()
+        files = sorted(str(f.relative_to(tmp)) for f in tmp.rglob("*") if f.is_file())
+        sidecar = {"hwnas_version": hwnas.__version__, "base_model": sn.name,
+                   "base_fingerprint": sn.fingerprint, "subnet": spec.to_dict(),
+                   "subnet_key": spec.key(), "importance": sn.importance.method,
+                   "padded": padded, "repair": repair, "files": files + [SIDECAR]}
+        (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2))
+        place(tmp, out_dir, SIDECAR)
     params = sum(p.numel() for p in model.parameters())
     diff, gen_ok = (verify_export(model, out_dir) if verify else (None, None))
     return ExportInfo(str(out_dir), model.config.model_type, int(params),
                       not model.config.model_type.startswith("hwnas_"), padded, diff, gen_ok)
+
+
+def _pause_for_tests() -> None:
+    """`HWNAS_TEST_EXPORT_PAUSE=FILE`: touch FILE and sleep mid-write (the kill test)."""
+    flag = os.environ.get("HWNAS_TEST_EXPORT_PAUSE")
+    if flag:
+        Path(flag).touch()
+        time.sleep(60)
 
 
 @torch.inference_mode()
@@ -75,7 +84,8 @@ def verify_export(model: PreTrainedModel, out_dir: Path, n_tokens: int = 24) -> 
     """Reload `out_dir` with AutoModelForCausalLM; compare logits with `model`; generate."""
     from transformers import AutoModelForCausalLM
 
-    reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=model.dtype).eval()
+    reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=model.dtype,
+                                                    trust_remote_code=False).eval()
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, model.config.vocab_size, (2, n_tokens), generator=g)
     diff = (reloaded(ids).logits.float() - model(ids).logits.float()).abs().max().item()

@@ -20,6 +20,14 @@ from typing import TYPE_CHECKING
 from hwnas.errors import InputError, MissingDependencyError
 from hwnas.paths import sub_dir
 from hwnas.registry import Registry
+from hwnas.supernet.modeldir import (
+    LOAD_KW,
+    check_config,
+    check_tokenizer,
+    check_weights,
+    hub_error,
+    hub_kwargs,
+)
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -64,9 +72,9 @@ def _smollm2_config() -> PretrainedConfig:
 
     cached = _cached_dir(DEFAULT_MODEL)
     if cached is not None:
-        return AutoConfig.from_pretrained(cached)
+        return AutoConfig.from_pretrained(cached, **LOAD_KW)
     pkg, gguf = _smollm2_gguf()
-    return AutoConfig.from_pretrained(pkg, gguf_file=gguf)
+    return AutoConfig.from_pretrained(pkg, gguf_file=gguf, **LOAD_KW)
 
 
 def _smollm2_dir() -> Path:
@@ -78,8 +86,9 @@ def _smollm2_dir() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(pkg, gguf_file=gguf)
-    model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=gguf, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(pkg, gguf_file=gguf, **LOAD_KW)
+    model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=gguf, dtype=torch.float32,
+                                                 **LOAD_KW)
     # Clear the GGUF quantizer so the fp32 copy saves as a plain model.
     setattr(model, "hf_quantizer", None)  # noqa: B010 (not a declared attribute)
     if hasattr(model.config, "quantization_config"):
@@ -104,10 +113,15 @@ def resolve(name: str) -> Path | str:
         return Path(KNOWN_MODELS.get(name).materialize())
     path = Path(name).expanduser()
     if path.exists():
+        if not path.is_dir():
+            raise InputError(f"model '{name}': is a file, not a model folder; give a Hugging "
+                             "Face model folder, a hub id, or one of: "
+                             + ", ".join(KNOWN_MODELS.names()))
         if not (path / "config.json").is_file():
             raise InputError(f"model '{name}': directory has no config.json; give a Hugging "
                              "Face model directory, a hub id, or one of: "
                              + ", ".join(KNOWN_MODELS.names()))
+        check_config(path)
         return path
     if name.count("/") == 1 and not name.startswith((".", "/")):
         return name  # a hub id
@@ -121,11 +135,17 @@ def load_config(name: str) -> PretrainedConfig:
     config_only = KNOWN_MODELS.get(name).config_only if name in KNOWN_MODELS else None
     if config_only is not None:
         return config_only()
+    src = resolve(name)
     try:
-        return AutoConfig.from_pretrained(resolve(name))
-    except OSError as e:
-        raise InputError(f"model '{name}': cannot load its config ({e}). Offline, pass a local "
-                         "model directory instead of a hub id") from None
+        return AutoConfig.from_pretrained(src, **hub_kwargs(src))
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 (whatever transformers makes of the user's config)
+        if isinstance(src, str):
+            raise hub_error(name, e) from None
+        raise InputError(f"model '{name}': transformers cannot read {src / 'config.json'} "
+                         f"({type(e).__name__}: {' '.join(str(e).split())[:160]}); fix the "
+                         "config") from None
 
 
 def load_model(name: str, dtype: str = "fp32"
@@ -135,18 +155,27 @@ def load_model(name: str, dtype: str = "fp32"
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = resolve(name)
+    if isinstance(src, Path):
+        check_weights(src)
+        check_tokenizer(src)
     # int8 is a backend's quantisation of fp32 weights (profilers), so it loads as fp32.
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
               "int8": torch.float32}
     if dtype not in dtypes:
         raise InputError(f"dtype '{dtype}': not one of {', '.join(dtypes)}")
     torch_dtype = dtypes[dtype]
+    kw = hub_kwargs(src)
     try:
-        model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
-        tok = AutoTokenizer.from_pretrained(src)
-    except OSError as e:
-        raise InputError(f"model '{name}': cannot load it ({e}). Offline, pass a local model "
-                         "directory instead of a hub id") from None
+        model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype, **kw)
+        tok = AutoTokenizer.from_pretrained(src, **kw)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 (whatever transformers makes of the user's folder)
+        if isinstance(src, str):
+            raise hub_error(name, e) from None
+        raise InputError(f"model '{name}': transformers cannot load the folder {src} "
+                         f"({' '.join(str(e).split())[:160]}); check its config, weights and "
+                         "tokenizer") from None
     model.eval()
     return model, tok
 

@@ -33,7 +33,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
@@ -47,11 +47,27 @@ from hwnas.supernet.space import SubnetSpec
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from hwnas.supernet.supernet import Supernet
-
 REPAIR_VERSION = "ls-v2"
 MODES = ("none", "ls")
 Deltas = dict[str, torch.Tensor]
+
+
+class Base(Protocol):
+    """What repair reads of a base model (a `Supernet` is one; repair does not import it, so
+    that `Supernet.extract` can call repair without a circle)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def model(self) -> PreTrainedModel: ...
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase | None: ...
+    @property
+    def arch(self) -> ArchInfo: ...
+    @property
+    def importance(self) -> Importance: ...
 
 
 @dataclass(frozen=True)
@@ -315,7 +331,7 @@ def _load(path: Path) -> Deltas:
     return dict(load_file(str(path)))
 
 
-def repair_many(sn: Supernet, specs: Sequence[SubnetSpec], cfg: RepairConfig | None = None,
+def repair_many(sn: Base, specs: Sequence[SubnetSpec], cfg: RepairConfig | None = None,
                 progress: Callable[[str], None] | None = None) -> list[Deltas]:
     """Repaired tensors for each spec: cached ones are read, the rest share one pass of the
     full model over the calibration text."""
@@ -369,7 +385,7 @@ def mean_nll(model: PreTrainedModel, ids: torch.Tensor, batch: int = 2) -> float
     return total / max(count, 1)
 
 
-def _helps(sn: Supernet, spec: SubnetSpec, deltas: Deltas, check: torch.Tensor) -> bool:
+def _helps(sn: Base, spec: SubnetSpec, deltas: Deltas, check: torch.Tensor) -> bool:
     from hwnas.supernet.extract import build
 
     model = build(sn.model, sn.arch, sn.importance, spec)
@@ -378,7 +394,7 @@ def _helps(sn: Supernet, spec: SubnetSpec, deltas: Deltas, check: torch.Tensor) 
     return mean_nll(model, check) < before
 
 
-def repair_deltas(sn: Supernet, spec: SubnetSpec, cfg: RepairConfig | None = None) -> Deltas:
+def repair_deltas(sn: Base, spec: SubnetSpec, cfg: RepairConfig | None = None) -> Deltas:
     return repair_many(sn, [spec], cfg)[0]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.errors import InputError
+from hwnas.safe_io import loads_strict, read_text
 from hwnas.supernet.arch import ArchInfo
 
 DEFAULT_WIDTH_FRACTIONS = (0.5, 0.625, 0.75, 0.875, 1.0)
@@ -90,13 +91,12 @@ class SubnetSpec:
             if not path.is_file():
                 raise InputError(f"subnet spec: '{text_or_path}' is neither inline JSON nor an "
                                  "existing file; pass a JSON object or a path to one")
-            source = str(path)
-            text = path.read_text()
+            source = f"subnet spec {path}"
+            text = read_text(path, "subnet spec", max_bytes=1 << 20)
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{source}: invalid JSON ({e.msg} at line {e.lineno} column "
-                             f"{e.colno}); a subnet is "
+            data = loads_strict(text, source)
+        except InputError as e:
+            raise InputError(f"{e}; a subnet is "
                              '{"layers": [...], "intermediate_size": [...], "kv_heads": [...]}'
                              ) from None
         return cls.from_dict(data, source)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hwnas.datasets.tasks.base import Item, Task
 from hwnas.errors import InputError
+from hwnas.safe_io import decode_utf8, loads_strict
 
 EXAMPLE = '{"context": "Question: 2 + 2 =\\nAnswer:", "choices": ["4", "5"], "gold": 0}'
 SPLIT = "file"
@@ -27,10 +28,10 @@ def looks_like_file(name: str) -> bool:
 
 def parse_line(raw: str, where: str) -> Item:
     try:
-        obj: object = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); each line "
-                         f"must be one JSON object such as {EXAMPLE}") from None
+        obj: object = loads_strict(raw, where)
+    except InputError as e:
+        raise InputError(f"{str(e).replace('invalid JSON', 'not valid JSON')}; each line must "
+                         f"be one JSON object such as {EXAMPLE}") from None
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object such as {EXAMPLE}, "
                          f"got {type(obj).__name__}")
@@ -59,10 +60,14 @@ def load_file(path: Path) -> list[Item]:
     if not path.is_file():
         raise InputError(f"{path}: no such task file; give a task name or a JSONL file")
     items = []
-    with open(path, encoding="utf-8") as fh:
-        for n, raw in enumerate(fh, start=1):
-            if raw.strip():
-                items.append(parse_line(raw, f"{path}:{n}"))
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"task file {path}: cannot read it ({e.strerror or e})") from None
+    text = decode_utf8(data, f"task file {path}")
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if raw.strip():
+            items.append(parse_line(raw, f"{path}:{n}"))
     if not items:
         raise InputError(f"{path}: the task file has no items; write one JSON object per "
                          f"line, such as {EXAMPLE}")

@@ -39,6 +39,7 @@ class FakeSettings:
     crash_on: tuple[str, ...] = ()  # workload names ("prefill@128") whose prepare raises
     kill_after_prepares: int | None = None  # SIGKILL this process at that prepare
     sleep: bool = False  # really wait the synthetic time (for budget tests)
+    trace: str | None = None  # append each timed call's wall-clock start and end to this file
     telemetry: Telemetry = field(default_factory=dict)
 
     @classmethod
@@ -83,14 +84,20 @@ def synthetic_ms(program: Program, s: FakeSettings) -> float:
 
 
 class FakeRunnable:
-    def __init__(self, base_ms: float, rel_noise: float, seed: int, sleep: bool) -> None:
+    def __init__(self, base_ms: float, rel_noise: float, seed: int, sleep: bool,
+                 trace: str | None = None) -> None:
         self.base_ms, self.rel_noise, self.sleep = base_ms, rel_noise, sleep
         self.rng = np.random.default_rng(seed)
+        self.trace = trace
 
     def time_once(self) -> float:
+        start = time.time()
         ms = float(self.base_ms * max(0.05, 1.0 + self.rng.normal(0.0, self.rel_noise)))
         if self.sleep:
             time.sleep(ms / 1000.0)
+        if self.trace is not None:
+            with open(self.trace, "a") as fh:
+                fh.write(f"{os.getpid()} {start!r} {time.time()!r}\n")
         return ms
 
 
@@ -122,7 +129,7 @@ class FakeBackend:
         digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).digest()
         seed = s.seed * 1_000_003 + int.from_bytes(digest[:4], "little")
         noise = s.noise * (10 if spec.target in s.noisy_targets else 1)
-        return FakeRunnable(synthetic_ms(program, s), noise, seed, s.sleep)
+        return FakeRunnable(synthetic_ms(program, s), noise, seed, s.sleep, s.trace)
 
     def telemetry(self, hw: HardwareProfile) -> Telemetry:
         return dict(self.settings.telemetry)
