@@ -403,20 +403,17 @@ def test_no_timing_job_ever_runs_beside_another_job(cluster, tmp_path):
 @pytest.mark.slow
 def test_real_model_evaluation_on_workers_equals_local(monkeypatch):
     """SmolLM2-135M, PIQA on 24 seeded items: the same items and per-item choices."""
-    from conftest import _REAL_CACHE
+    from conftest import TEST_MODEL_CACHE
 
     from hwnas.evaluation import evaluate
     from hwnas.evaluation.scaleout import evaluate_on
     from hwnas.evaluation.target import from_name
 
-    if _REAL_CACHE is None:
-        monkeypatch.delenv("HWNAS_CACHE", raising=False)
-    else:
-        monkeypatch.setenv("HWNAS_CACHE", _REAL_CACHE)
+    monkeypatch.setenv("HWNAS_CACHE", str(TEST_MODEL_CACHE))
     target = from_name("smollm2-135m")
     local = evaluate(target, None, ["piqa"], limit=24, seed=0)["piqa"]
     with open_executor(ExecutorSpec("dask", workers=2)) as ex:
         remote = evaluate_on(ex, target, ["piqa"], limit=24, seed=0)["piqa"]
-    assert remote.predictions == local.predictions and remote.accuracy == local.accuracy
+    assert remote.predictions == local.predictions and remote.score == local.score
     assert remote.extra["indices"] == local.extra["indices"]
     assert remote.extra["metrics"] == local.extra["metrics"]

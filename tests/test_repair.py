@@ -154,3 +154,40 @@ def test_a_repair_that_hurts_on_unseen_calibration_text_is_dropped(small_calibra
     assert R.repair_deltas(sn, spec, R.RepairConfig(tokens=2048, seq_len=128)) == {}
     assert R.cache_path(sn.fingerprint, spec, R.RepairConfig(tokens=2048, seq_len=128)
                         ).is_file()  # the verdict is cached too
+
+
+def test_search_with_repair_evaluates_repaired_subnets_and_export_follows_the_run(
+        small_calibration, capsys, tmp_path):
+    """`search --repair ls`: every cut subnet is scored with its weights repaired (its own
+    cache identity), the full model is not, and `export --run --pick` repairs by default."""
+    import sqlite3
+
+    from hwnas.cli import main
+    from tests.conftest import fake_profile_yaml, save_tiny_model_dir
+
+    d = save_tiny_model_dir(tmp_path / "m", heads=4, kv_heads=2, vocab=98)
+    hw = tmp_path / "fake-cpu.yaml"
+    hw.write_text(fake_profile_yaml())
+    task = tmp_path / "t.jsonl"
+    task.write_text("".join(json.dumps({"context": f"Question {i}: which?", "choices":
+                                        ["a stone", "a feather", "the mat"], "gold": i % 3})
+                            + "\n" for i in range(8)))
+    assert main(["profile", "--hw", str(hw), "--model", str(d), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--hw", str(hw), "--model", str(d), "--tasks", str(task),
+                 "--evals", "4", "--init", "4", "--inner-pop", "8", "--inner-gens", "2",
+                 "--limit", "4", "--final-limit", "6", "--final-max", "1", "--run", "r",
+                 "--repair", "ls", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["status"] == "done" and s["config"]["repair"] == "ls"
+    assert s["evaluator"]["repair"] == "ls"
+    from hwnas.paths import cache_dir
+
+    with sqlite3.connect(cache_dir() / "store.sqlite") as db:
+        subnets = [r[0] for r in db.execute("SELECT subnet FROM evaluations")]
+    cut = [x for x in subnets if x != "full"]
+    assert cut and all("+ls-" in x for x in cut) and "full" in subnets
+    assert main(["export", "--model", str(d), "--run", "r", "--pick", "1", "--out",
+                 str(tmp_path / "e"), "--no-verify", "--json"]) == 0
+    side = json.loads((tmp_path / "e" / "hwnas_subnet.json").read_text())
+    assert side["repair"] == "ls"

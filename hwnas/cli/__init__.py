@@ -31,9 +31,17 @@ COMMAND_MODULES = (
 )
 
 
+_built = False
+
+
 def _build() -> typer.Typer:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    """Register every command module once (a second `main()` in one process, as in the tests,
+    must not register them again: typer would keep every copy and slow each call)."""
+    global _built
+    if not _built:
+        for name in COMMAND_MODULES:
+            importlib.import_module(name).register(app)
+        _built = True
     return app
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, print_json, table
 from hwnas.errors import InputError
+
+if TYPE_CHECKING:
+    from hwnas.supernet import SubnetSpec
 
 
 def _space(model: str, widths: str | None):  # type: ignore[no-untyped-def]
@@ -106,8 +110,10 @@ def export(model: str = MODEL_OPT,
                                        "faster."),
            verify: bool = typer.Option(True, "--verify/--no-verify",
                                        help="Reload, compare logits, generate."),
-           repair: str = typer.Option("none", "--repair", help="none, or ls: fold the "
-                                      "training-free least-squares repair into the weights."),
+           repair: str | None = typer.Option(None, "--repair", help="none, or ls: fold the "
+                                             "training-free least-squares repair into the "
+                                             "weights [default: the run's, with --run; else "
+                                             "none]."),
            overwrite: bool = typer.Option(False, "--overwrite",
                                           help="Replace an earlier hwnas export in --out (only "
                                                "the files its sidecar lists; yours stay)."),
@@ -118,10 +124,10 @@ def export(model: str = MODEL_OPT,
     from hwnas.supernet.supernet import Supernet
 
     check_target(out.expanduser(), SIDECAR, overwrite)  # before any model is loaded
-    model, spec = _export_target(model, subnet, run, pick)
+    model, spec, run_repair = _export_target(model, subnet, run, pick)
     sn = Supernet.load(model, widths=_parse_widths(widths))
     sn.validate(spec)
-    info = export(sn, spec, out, padded=padded, verify=verify, repair=repair,
+    info = export(sn, spec, out, padded=padded, verify=verify, repair=repair or run_repair,
                   overwrite=overwrite)
     if json_out:
         print_json(info.to_dict())
@@ -134,7 +140,8 @@ def export(model: str = MODEL_OPT,
 
 
 def _export_target(model: str, subnet: str | None, run: str | None,
-                   pick: int | None):  # type: ignore[no-untyped-def]
+                   pick: int | None) -> tuple[str, SubnetSpec, str]:
+    """The model, the subnet and the repair a run evaluated it with ("none" for --subnet)."""
     from hwnas.supernet import SubnetSpec
 
     if (subnet is None) == (run is None):
@@ -142,14 +149,18 @@ def _export_target(model: str, subnet: str | None, run: str | None,
     if subnet is not None:
         if pick is not None:
             raise InputError("--pick goes with --run, not with --subnet")
-        return model, SubnetSpec.parse(subnet)
+        return model, SubnetSpec.parse(subnet), "none"
     if pick is None:
         raise InputError(f"--run {run} needs --pick K (see `hwnas runs show {run}`)")
+    from hwnas.search.config import SearchConfig
     from hwnas.search.runs import pick as pick_subnet
     from hwnas.store import open_store
 
     with open_store() as store:
-        return pick_subnet(store, str(run), pick)
+        name, spec = pick_subnet(store, str(run), pick)
+        stored = store.run_config(str(run))
+        repair = SearchConfig.from_dict(stored).repair if stored is not None else "none"
+        return name, spec, repair
 
 
 def register(app: typer.Typer) -> None:

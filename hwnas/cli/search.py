@@ -100,6 +100,9 @@ def search_cmd(
                                             "other timing runs)."),
     evaluator: str = typer.Option("real", "--evaluator", help="real | fake (synthetic, for "
                                   "tests)."),
+    repair: str = typer.Option("none", "--repair", help="none, or ls: evaluate every subnet "
+                               "with the training-free least-squares repair of its cut weights "
+                               "(export the picks with the same --repair)."),
     executor: str | None = EXECUTOR_OPT,
     scheduler: str | None = SCHEDULER_OPT,
     workers: int | None = WORKERS_OPT,
@@ -131,7 +134,7 @@ def search_cmd(
             evals=evals, seed=seed, strategy=strategy, algorithm=algorithm, init=init,
             batch=batch, inner_pop=inner_pop, inner_gens=inner_gens, limit=limit or None,
             final_limit=final_limit or None, final_max=final_max, latency=latency,
-            evaluator=evaluator)
+            evaluator=evaluator, repair=repair)
         name, _ = search(cfg, store, run, resume=True if resume else False,
                          progress=progress_printer(as_json), lock=timing_lock, executor=ex)
         show(store, name, as_json)

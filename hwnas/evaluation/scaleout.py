@@ -19,7 +19,7 @@ from hwnas.errors import HwnasError, InputError
 from hwnas.evaluation.evaluator import _run, cache_key
 from hwnas.evaluation.result import EvalResult
 from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS
-from hwnas.evaluation.target import FULL, EvalTarget, Loaded
+from hwnas.evaluation.target import EvalTarget, Loaded
 from hwnas.executors import Executor, Failure, Job, Outcome
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
@@ -132,21 +132,24 @@ def run_task(target: EvalTarget, ti: TaskItems, name: str, limit: int | None, se
 
 
 # ---- targets a worker can load by itself -------------------------------------------------
-def _load_named(model: str, spec: SubnetSpec | None, dtype: str) -> Loaded:
+def _load_named(model: str, spec: SubnetSpec | None, dtype: str, repair: str = "none"
+                ) -> Loaded:
     from hwnas.supernet.cached import loaded_supernet
 
     sn = loaded_supernet(model, dtype)
     if sn.tokenizer is None:
         raise InputError(f"model '{model}' has no tokenizer; accuracy evaluation needs one")
-    return (sn.model if spec is None else sn.extract(spec)), sn.tokenizer
+    return (sn.model if spec is None else sn.extract(spec, repair=repair)), sn.tokenizer
 
 
-def named_target(model: str, spec: SubnetSpec | None, dtype: str, like: EvalTarget) -> EvalTarget:
+def named_target(model: str, spec: SubnetSpec | None, dtype: str, like: EvalTarget,
+                 repair: str = "none") -> EvalTarget:
     """`like` (a target of a `Supernet` in the driver's memory) with a loader that a worker
     runs on its own: it loads the model by name (once per process) and cuts the subnet. Same
     identity, so the same cache keys and records."""
-    return EvalTarget(like.fingerprint, FULL if spec is None else spec.key(), like.dtype,
-                      functools.partial(_load_named, model, spec, dtype), spec=like.spec)
+    return EvalTarget(like.fingerprint, like.subnet, like.dtype,
+                      functools.partial(_load_named, model, spec, dtype, repair),
+                      spec=like.spec)
 
 
 def evaluate_on(executor: Executor, target: EvalTarget, tasks: Sequence[str], *,

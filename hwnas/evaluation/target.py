@@ -47,8 +47,20 @@ def _dtype_name(model: nn.Module) -> str:
         dtype, str(dtype).removeprefix("torch."))
 
 
-def from_supernet(sn: Supernet, spec: SubnetSpec | None = None) -> EvalTarget:
-    """The base model (spec None) or one subnet of a `Supernet`, extracted on first use."""
+def subnet_key(spec: SubnetSpec, repair: str = "none") -> str:
+    """A subnet's cache identity: its key, plus the repair (mode and settings) when its cut
+    weights are repaired, so that repaired and plain results never share a record."""
+    if repair == "none":
+        return spec.key()
+    from hwnas.supernet.repair import RepairConfig, check_mode
+
+    return f"{spec.key()}+{check_mode(repair)}-{RepairConfig().key()}"
+
+
+def from_supernet(sn: Supernet, spec: SubnetSpec | None = None, repair: str = "none"
+                  ) -> EvalTarget:
+    """The base model (spec None) or one subnet of a `Supernet`, extracted on first use
+    (with ``repair="ls"``, its cut weights repaired; see `hwnas.supernet.repair`)."""
     tok = sn.tokenizer
     if tok is None:
         raise InputError(f"supernet '{sn.name}' has no tokenizer; accuracy evaluation needs "
@@ -56,8 +68,8 @@ def from_supernet(sn: Supernet, spec: SubnetSpec | None = None) -> EvalTarget:
     if spec is None:
         return EvalTarget(sn.fingerprint, FULL, _dtype_name(sn.model), lambda: (sn.model, tok))
     valid = sn.validate(spec)
-    return EvalTarget(sn.fingerprint, valid.key(), _dtype_name(sn.model),
-                      lambda: (sn.extract(valid), tok), spec=valid.to_dict())
+    return EvalTarget(sn.fingerprint, subnet_key(valid, repair), _dtype_name(sn.model),
+                      lambda: (sn.extract(valid, repair=repair), tok), spec=valid.to_dict())
 
 
 def from_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fingerprint: str,
@@ -152,10 +164,6 @@ def from_name(model: str, spec: SubnetSpec | None = None, dtype: str = "fp32",
             raise InputError(f"model '{model}' has no tokenizer; accuracy evaluation needs one")
         return sn.extract(spec, repair=repair), sn.tokenizer
 
-    subnet = FULL if spec is None else spec.key()
-    if spec is not None and repair != "none":
-        from hwnas.supernet.repair import RepairConfig, check_mode
-
-        subnet += f"+{check_mode(repair)}-{RepairConfig().key()}"  # its own cache key
+    subnet = FULL if spec is None else subnet_key(spec, repair)
     return EvalTarget(fingerprint(model), subnet, dtype, load,
                       spec=None if spec is None else spec.to_dict())

@@ -11,6 +11,7 @@ from hwnas.search.objectives import Constraints, objectives
 
 STRATEGIES = ("linas", "nsga2", "random")
 LATENCY_SOURCES = ("measured", "predicted")
+REPAIR_MODES = ("none", "ls")  # as `hwnas.supernet.repair.MODES` (not imported: no torch here)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class SearchConfig:
     final_max: int = 6  # Pareto candidates re-measured at the end (0: no re-measurement)
     latency: str = "measured"  # "measured" (profiler, per subnet) | "predicted" (composed)
     evaluator: str = "real"
+    repair: str = "none"  # "none" | "ls": evaluate each subnet with its cut weights repaired
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(self.tasks))
@@ -55,6 +57,9 @@ class SearchConfig:
         if self.latency not in LATENCY_SOURCES:
             raise InputError(f"--latency {self.latency!r}: choose one of "
                              f"{', '.join(LATENCY_SOURCES)}")
+        if self.repair not in REPAIR_MODES:
+            raise InputError(f"--repair {self.repair!r}: choose one of "
+                             f"{', '.join(REPAIR_MODES)}")
         if self.evals < 1:
             raise InputError(f"--evals {self.evals}: give at least one real evaluation")
         if self.evals < self.n_init:

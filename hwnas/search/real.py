@@ -19,7 +19,7 @@ import numpy as np
 from hwnas.errors import InputError, NotFoundError
 from hwnas.executors import Executor, Failure, LocalExecutor
 from hwnas.profilers.lock import timing_lock
-from hwnas.progress import Progress, ProgressEvent
+from hwnas.progress import Progress
 from hwnas.search.evaluators import Description, EvaluatorOptions, Measured, analytic
 from hwnas.store import Storage
 from hwnas.supernet.space import SearchSpace, SubnetSpec
@@ -105,10 +105,11 @@ class RealEvaluator:
 
     def _quality(self, spec: SubnetSpec | None,
                  limit: int | None) -> tuple[dict[str, float], dict[str, TaskDetail]]:
-        from hwnas.evaluation import evaluate
+        from hwnas.evaluation import evaluate, from_supernet
 
         seed = ITEM_SEED if limit is not None else None
-        res = evaluate(self.sn, spec, list(self.config.tasks), limit=limit, seed=seed,
+        target = from_supernet(self.sn, spec, "none" if spec is None else self.config.repair)
+        res = evaluate(target, None, list(self.config.tasks), limit=limit, seed=seed,
                        store=self.store)
         return summarise(res)
 
@@ -163,34 +164,11 @@ class RealEvaluator:
     def remeasure(self, specs: list[SubnetSpec | None],
                   progress: Progress | None = None) -> list[Measured]:
         """Accuracy on `final_limit` items for each, then fresh timing of all of them (the
-        full model included) interleaved in one group, not from the store."""
-        from hwnas.profilers import measure_subnets
+        full model included) interleaved in one group, not from the store; as executor jobs
+        (`hwnas.search.spread`), which the local executor runs in this process."""
+        from hwnas.search.spread import remeasure
 
-        if not self.executor.in_process:
-            from hwnas.search.spread import remeasure
-
-            return remeasure(self, specs, progress)
-
-        full = self.space.full()
-        quality = []
-        for i, spec in enumerate(specs):
-            if progress is not None:
-                progress(ProgressEvent("remeasure", i, len(specs), "accuracy"))
-            quality.append(self._quality(spec, self.config.final_limit))
-        if progress is not None:
-            progress(ProgressEvent("remeasure", 0, len(specs), "latency"))
-        resolved = [full if s is None else s for s in specs]
-        with timing_lock(self.lock):
-            lats: list[SubnetLatency] = measure_subnets(self.hw, self.sn, resolved, store=None,
-                                                        workloads_="primary")
-        out = []
-        for s, (values, detail), lat in zip(resolved, quality, lats, strict=True):
-            values = {**values, **self.exact(s), "latency_ms": float(lat.latency_ms)}
-            out.append(Measured(values, {
-                "tasks": detail, "limit": self.config.final_limit, "remeasured": True,
-                "latency": {"per_workload_ms": lat.per_workload, "primary": lat.primary,
-                            "source": "measured", "interleaved_with": len(specs)}}))
-        return out
+        return remeasure(self, specs, progress)
 
     def latency_predictor(self) -> LatencyBundle:
         return self.bundle
@@ -198,7 +176,8 @@ class RealEvaluator:
     def describe(self) -> Description:
         return {"evaluator": "real", "hw": self.hw.name, "model": self.sn.name,
                 "fingerprint": self.sn.fingerprint, "latency": self.config.latency,
-                "item_seed": ITEM_SEED, "primary": self.hw.primary.describe()}
+                "item_seed": ITEM_SEED, "primary": self.hw.primary.describe(),
+                "repair": self.config.repair}
 
 
 def build(config: SearchConfig, store: Storage, options: EvaluatorOptions,

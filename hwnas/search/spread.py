@@ -36,11 +36,12 @@ def _target(ev: RealEvaluator, spec: SubnetSpec | None) -> EvalTarget:
     from hwnas.evaluation import from_supernet
     from hwnas.evaluation.scaleout import named_target
 
-    local = from_supernet(ev.sn, spec)
+    repair = "none" if spec is None else ev.config.repair
+    local = from_supernet(ev.sn, spec, repair)
     if ev.executor.in_process:
         return local
     return named_target(ev.config.model, None if spec is None else ev.sn.validate(spec),
-                        ev.hw.dtype, local)
+                        ev.hw.dtype, local, repair)
 
 
 def quality_batch(ev: RealEvaluator, specs: list[SubnetSpec | None],

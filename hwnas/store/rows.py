@@ -91,8 +91,8 @@ def record_problem(table: str, rec: Record) -> str | None:
         for f in ("task", "metric", "model", "subnet"):
             if not isinstance(rec.get(f), str):
                 return f"payload field '{f}' is not text"
-        if not _is_num(rec.get("accuracy")):
-            return "payload field 'accuracy' is not a number"
+        if not _is_num(rec.get("score", rec.get("accuracy"))):  # "accuracy": before 0.x
+            return "payload field 'score' is not a number"
         if not _is_int(rec.get("n")) or rec["n"] < 0:
             return "payload field 'n' is not a non-negative integer"
         if not isinstance(rec.get("extra", {}), dict):

@@ -141,11 +141,21 @@ def load_config(name: str) -> PretrainedConfig:
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 (whatever transformers makes of the user's config)
-        if isinstance(src, str):
-            raise hub_error(name, e) from None
-        raise InputError(f"model '{name}': transformers cannot read {src / 'config.json'} "
-                         f"({type(e).__name__}: {' '.join(str(e).split())[:160]}); fix the "
-                         "config") from None
+        raise _load_error(name, src, e, f"cannot read {_config_file(src)}", "fix the config"
+                          ) from None
+
+
+def _config_file(src: Path | str) -> str:
+    return str(src / "config.json") if isinstance(src, Path) else src
+
+
+def _load_error(name: str, src: Path | str, e: Exception, what: str, fix: str) -> InputError:
+    """What transformers raised on a user's model, as one line: a hub id's own message, or
+    what could not be read, the error (shortened) and the fix."""
+    if isinstance(src, str):
+        return hub_error(name, e)
+    return InputError(f"model '{name}': transformers {what} ({type(e).__name__}: "
+                      f"{' '.join(str(e).split())[:160]}); {fix}")
 
 
 def load_model(name: str, dtype: str = "fp32"
@@ -171,11 +181,8 @@ def load_model(name: str, dtype: str = "fp32"
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 (whatever transformers makes of the user's folder)
-        if isinstance(src, str):
-            raise hub_error(name, e) from None
-        raise InputError(f"model '{name}': transformers cannot load the folder {src} "
-                         f"({' '.join(str(e).split())[:160]}); check its config, weights and "
-                         "tokenizer") from None
+        raise _load_error(name, src, e, f"cannot load the folder {src}",
+                          "check its config, weights and tokenizer") from None
     model.eval()
     return model, tok
 
