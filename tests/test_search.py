@@ -247,7 +247,8 @@ def test_run_json_pick_and_list(store, space):
     d = s.to_dict()  # the run JSON (`hwnas runs show --json`)
     assert list(d) == ["name", "hw", "model", "tasks", "objectives", "strategy", "status",
                        "evals_used", "evals", "config", "failed", "hypervolume",
-                       "hypervolume_evals", "normalisation", "reference", "pareto", "agreement", "evaluator"]
+                       "hypervolume_evals", "normalisation", "reference", "pareto",
+                       "agreement", "evaluator"]
     assert json.loads(json.dumps(d)) == d
     for p in d["pareto"]:
         assert list(p) == ["key", "subnet", "predicted", "search", "measured",
