@@ -244,3 +244,26 @@ def test_builtin_yaml_files_are_the_package_data():
     from hwnas.hw_profiles.loader import builtin_dir
     assert sorted(p.stem for p in Path(builtin_dir()).glob("*.yaml")) == sorted(
         p.name for p in list_profiles() if p.name in profile_names())
+
+
+def test_demo_default_profile_follows_this_machine(hwnas_cache, monkeypatch):
+    """The demo's default profile runs on any CPU: on a machine its pin does not match, a
+    copy with the same settings pinned to this machine is written once and reused."""
+    import hwnas.hw_profiles as hp
+    from hwnas.hw_profiles.fingerprint import mismatches
+    from hwnas.pipeline.demo import DEFAULT_HW, profile_for_this_machine
+
+    monkeypatch.setattr(hp, "collect_fingerprint", lambda device="cpu": _fp())
+    assert profile_for_this_machine(DEFAULT_HW) == DEFAULT_HW  # the pin matches
+    other = _fp(cpu_model="AMD EPYC 7B13", isa=("avx2", "fma"), logical_cores=4,
+                usable_cores=4)
+    monkeypatch.setattr(hp, "collect_fingerprint", lambda device="cpu": other)
+    said: list[str] = []
+    name = profile_for_this_machine(DEFAULT_HW, said.append)
+    assert name != DEFAULT_HW and name.startswith(DEFAULT_HW + "-") and said
+    mine, base = load_profile(name), load_profile(DEFAULT_HW)
+    assert not mismatches(mine.fingerprint, other) and mismatches(base.fingerprint, other)
+    assert mine.threads == 4 and mine.workloads == base.workloads
+    assert mine.timer == base.timer and mine.backend == base.backend
+    said.clear()
+    assert profile_for_this_machine(DEFAULT_HW, said.append) == name and not said  # reused

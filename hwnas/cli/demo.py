@@ -12,7 +12,9 @@ from hwnas.cli._common import JSON_OPT, MODEL_OPT, console, err_console, print_j
 
 
 def demo_cmd(
-    hw: str = typer.Option("cpu-torch-fp32", "--hw", help="Hardware profile name or YAML."),
+    hw: str | None = typer.Option(None, "--hw", help="Hardware profile name or YAML "
+                                  "[default: cpu-torch-fp32, or a copy of it pinned to this "
+                                  "machine when its pin does not match]."),
     model: str = MODEL_OPT,
     tasks: str = typer.Option("piqa", "--tasks", help="Comma-separated accuracy tasks."),
     quick: bool = typer.Option(False, "--quick", help="Shrink every step (a few minutes)."),
@@ -28,20 +30,21 @@ def demo_cmd(
 ) -> None:
     """The main job end to end: profile, train predictors, search, re-measure, report."""
     from hwnas.cli.search import progress_printer
-    from hwnas.pipeline.demo import DemoSettings, run_demo
+    from hwnas.pipeline.demo import DEFAULT_HW, DemoSettings, profile_for_this_machine, run_demo
     from hwnas.store import open_store
 
+    def say(text: str) -> None:
+        if not as_json:
+            err_console.print(text)
+
+    if hw is None:
+        hw = profile_for_this_machine(DEFAULT_HW, say) if evaluator == "real" else DEFAULT_HW
     base = DemoSettings.quick() if quick else DemoSettings()
     s = dataclasses.replace(
         base, hw=hw, model=model, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         seed=seed, evaluator=evaluator, lock=str(timing_lock) if timing_lock else None,
         evals=base.evals if evals is None else evals,
         profile_min=base.profile_min if profile_min is None else profile_min)
-
-    def say(text: str) -> None:
-        if not as_json:
-            err_console.print(text)
-
     with open_store() as store:
         res = run_demo(s, store, say, progress_printer(as_json))
     if as_json:

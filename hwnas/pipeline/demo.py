@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hwnas.errors import InputError
 from hwnas.progress import Progress
 from hwnas.search.config import SearchConfig
 from hwnas.store import Storage
@@ -25,11 +26,12 @@ if TYPE_CHECKING:
     from hwnas.search.runs import RunSummary
 
 Say = Callable[[str], None]
+DEFAULT_HW = "cpu-torch-fp32"  # the demo's profile when --hw is not given
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    hw: str = "cpu-torch-fp32"
+    hw: str = DEFAULT_HW
     model: str = "smollm2-135m"
     tasks: tuple[str, ...] = ("piqa",)
     evals: int = 30
@@ -138,6 +140,40 @@ def profile_and_predict(s: DemoSettings, store: Storage, say: Say) -> PredictorS
         f"{main['within_10'] * 100:.0f}% of {rep.n_holdout} subnets")
     return PredictorStage(profile=prof, trained=trained, report_dir=folder,
                           latency_metrics=main, n_holdout=rep.n_holdout)
+
+
+def profile_for_this_machine(name: str = DEFAULT_HW, say: Say | None = None) -> str:
+    """`name` when this machine matches the profile's pin; otherwise a copy of the profile
+    (same backend, workloads and timer) pinned to this machine instead, written once into the
+    user profile folder and reused by name. The demo's default then runs on any CPU, and its
+    records never mix with another machine's (they are keyed by profile and fingerprint)."""
+    import hashlib
+    import json
+
+    from hwnas.hw_profiles import collect_fingerprint, detect, load_profile, write_profile
+    from hwnas.hw_profiles.fingerprint import mismatches
+
+    hw = load_profile(name)
+    fp = collect_fingerprint(hw.device)
+    diffs = mismatches(hw.fingerprint, fp)
+    if not diffs:
+        return name
+    mine = detect(device=hw.device, backend=hw.backend, dtype=hw.dtype, fp=fp)
+    pin = json.dumps(mine.fingerprint, sort_keys=True)
+    local = f"{name}-{hashlib.sha256(pin.encode()).hexdigest()[:8]}"
+    try:
+        if not mismatches(load_profile(local).fingerprint, fp):
+            return local
+    except InputError:
+        pass
+    copy = hw.model_copy(update={
+        "name": local, "fingerprint": mine.fingerprint, "threads": mine.threads,
+        "description": f"{name}'s settings, pinned to this machine: {mine.description}"})
+    path = write_profile(copy)
+    if say is not None:
+        say(f"profile '{name}' is pinned to another machine ({'; '.join(diffs)}); using "
+            f"'{local}', its settings pinned to this one ({path})")
+    return local
 
 
 def run_demo(s: DemoSettings, store: Storage, say: Say,
