@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 from hwnas.cli import main
 
@@ -57,3 +58,23 @@ def cli_unprivileged(*argv: str, env: dict[str, str] | None = None
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([*prefix, sys.executable, "-c", RUN, *map(str, argv)], env=full_env,
                           capture_output=True, text=True, timeout=300, cwd="/tmp")
+
+
+def train_tiny_predictor(d: Path) -> Path:
+    """A config-only 8-layer Llama written to `d`, with a `cpu-torch-fp32` latency predictor
+    trained on synthetic layer records in the current cache; returns the predictor's folder."""
+    from test_predictors_synth import fill_layers
+    from transformers import LlamaConfig
+
+    from hwnas.predictors import api
+    from hwnas.predictors.persist import latency_dir
+    from hwnas.store import open_store
+
+    LlamaConfig(hidden_size=128, intermediate_size=512, num_attention_heads=4,
+                num_key_value_heads=2, num_hidden_layers=8, vocab_size=1000,
+                tie_word_embeddings=True).save_pretrained(d)
+    t = api.resolve_target("cpu-torch-fp32", str(d))
+    with open_store() as store:
+        fill_layers(store, t.hw, t.arch)
+        api.train(t, store)
+    return latency_dir(t.hw.name, t.arch_key)

@@ -406,24 +406,12 @@ def test_fuzz_profile_import(root, rows, fmt, raw):
 @pytest.fixture(scope="module")
 def trained(root):
     """A latency predictor trained once on synthetic measurements."""
-    from test_predictors_synth import fill_layers
-    from transformers import LlamaConfig
-
-    from hwnas.predictors import api
-    from hwnas.predictors.persist import latency_dir
-    from hwnas.store import open_store
+    from _safety import train_tiny_predictor
 
     door = Door(root, "predictor files")
     os.environ["HWNAS_CACHE"] = str(door.cache)
     d = door.inputs / "tiny8"
-    LlamaConfig(hidden_size=128, intermediate_size=512, num_attention_heads=4,
-                num_key_value_heads=2, num_hidden_layers=8, vocab_size=1000,
-                tie_word_embeddings=True).save_pretrained(d)
-    t = api.resolve_target("cpu-torch-fp32", str(d))
-    with open_store() as store:
-        fill_layers(store, t.hw, t.arch)
-        api.train(t, store)
-    folder = latency_dir(t.hw.name, t.arch_key)
+    folder = train_tiny_predictor(d)
     return d, folder, {p.name: p.read_bytes() for p in folder.iterdir()}
 
 

@@ -343,22 +343,10 @@ def test_hwnas_cache_pointing_at_a_file(tmp_path, monkeypatch):
 @pytest.fixture
 def trained(tmp_path):
     """A latency predictor trained on synthetic measurements: (model dir, its folder)."""
-    from test_predictors_synth import fill_layers
-    from transformers import LlamaConfig
-
-    from hwnas.predictors import api
-    from hwnas.predictors.persist import latency_dir
-    from hwnas.store import open_store
+    from _safety import train_tiny_predictor
 
     d = tmp_path / "tiny"
-    LlamaConfig(hidden_size=128, intermediate_size=512, num_attention_heads=4,
-                num_key_value_heads=2, num_hidden_layers=8, vocab_size=1000,
-                tie_word_embeddings=True).save_pretrained(d)
-    t = api.resolve_target("cpu-torch-fp32", str(d))
-    with open_store() as store:
-        fill_layers(store, t.hw, t.arch)
-        api.train(t, store)
-    return d, latency_dir(t.hw.name, t.arch_key)
+    return d, train_tiny_predictor(d)
 
 
 def _predict(d):
