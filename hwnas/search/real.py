@@ -108,7 +108,7 @@ class RealEvaluator:
         from hwnas.evaluation import evaluate, from_supernet
 
         seed = ITEM_SEED if limit is not None else None
-        target = from_supernet(self.sn, spec, "none" if spec is None else self.config.repair)
+        target = from_supernet(self.sn, spec, self.config.repair)  # the full model: unrepaired
         res = evaluate(target, None, list(self.config.tasks), limit=limit, seed=seed,
                        store=self.store)
         return summarise(res)

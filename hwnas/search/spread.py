@@ -36,7 +36,7 @@ def _target(ev: RealEvaluator, spec: SubnetSpec | None) -> EvalTarget:
     from hwnas.evaluation import from_supernet
     from hwnas.evaluation.scaleout import named_target
 
-    repair = "none" if spec is None else ev.config.repair
+    repair = ev.config.repair  # from_supernet leaves the full model (spec None) unrepaired
     local = from_supernet(ev.sn, spec, repair)
     if ev.executor.in_process:
         return local
