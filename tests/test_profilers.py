@@ -149,6 +149,61 @@ def test_layer_program_decode_shapes(shape):
     assert layer.layer.self_attn.k_proj.out_features == shape.arch.head_dim
 
 
+def test_layer_chain_runs_its_copies_in_sequence(shape):
+    cfg = shape.layer_config(64, 1)
+    spec = TimingSpec("layer", "decode", 1, 1, 12, "fp32", "torch", "cpu", 1,
+                      shape.arch.key(), width=64, kv_heads=1)
+    layers = [build_layer(shape.arch, cfg, seed=i) for i in range(3)]
+    prog = layer_program(shape.arch, cfg, layers, spec)
+    assert prog.units == 3
+    assert prog.input_names[3:] == ("past_k0", "past_v0", "past_k1", "past_v1",
+                                    "past_k2", "past_v2")
+    hidden, cos, sin, *past = prog.inputs
+    assert not torch.equal(past[0], past[2])  # each copy reads its own past, as in the model
+    with torch.no_grad():
+        h = hidden
+        for i, layer in enumerate(layers):
+            h = layer(h, cos, sin, past[2 * i], past[2 * i + 1])
+        assert torch.allclose(prog.module(*prog.inputs), h)
+
+
+def test_chain_length_exceeds_the_cache():
+    from hwnas.profilers.programs import MAX_CHAIN, chain_length
+
+    assert chain_length(14 * 2**20, 32 * 2**20, 2.0) == 5  # 5 x 14 MiB >= 64 MiB
+    assert chain_length(800 * 2**20, 32 * 2**20, 2.0) == 1  # a 7B layer is cold by itself
+    assert chain_length(10, 32 * 2**20, 2.0) == MAX_CHAIN
+    assert chain_length(14 * 2**20, 32 * 2**20, 0.0) == 1  # in_context 0: alone
+
+
+def test_profile_times_layers_in_context(tmp_path, shape, fake_hw):
+    """With a cache to exceed, layer records are timed as chains and stored per copy."""
+    from hwnas.profilers.programs import chain_length
+
+    layer = build_layer(shape.arch, shape.layer_config(64, 1))
+    nbytes = 4 * sum(p.numel() for p in layer.parameters())
+    cache = 10 * nbytes
+    store = _store(tmp_path)
+    profile_layers(fake_hw, shape, store, backend=FakeBackend(FakeSettings(cache_bytes=cache,
+                                                                           noise=0.0)))
+    alone = _store(tmp_path, "alone.sqlite")
+    profile_layers(fake_hw, shape, alone, backend=FakeBackend(FakeSettings(noise=0.0)))
+    key = ("decode", 64, 1)
+
+    def record(st):
+        return next(Measurement.from_dict(r) for r in st.measurements(kind="layer")
+                    if (r["spec"]["phase"], r["spec"]["width"], r["spec"]["kv_heads"]) == key)
+    chained, single = record(store), record(alone)
+    k = chain_length(nbytes, cache, fake_hw.timer.in_context)
+    assert k > 1 and chained.units == k and single.units == 1
+    # per copy: one layer's cost with the fake's fixed per-call overhead shared by the k
+    # copies (and the hidden input read once, hence not exact)
+    overhead = FakeSettings().overhead_ms
+    assert chained.median_ms == pytest.approx(single.median_ms - overhead + overhead / k,
+                                              rel=0.01)
+    assert all(Measurement.from_dict(r).units == 1 for r in store.measurements(kind="embed"))
+
+
 # ---- plan and profile runs with the fake backend ------------------------------------------
 def test_plan_primary_first_and_every_variant(shape, fake_hw):
     groups = plan(fake_hw, shape.arch, shape.space)

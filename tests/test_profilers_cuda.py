@@ -54,6 +54,9 @@ class FakeCudaAPI:
     def set_device(self, i: int) -> None:
         self.current = i
 
+    def get_device_properties(self, i: int) -> object:
+        return type("Props", (), {"L2_cache_size": 60 * 2**20})()
+
 
 class FakeNVML:
     NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_TEMPERATURE_GPU = 1, 2, 0

@@ -95,6 +95,7 @@ class Fingerprint:
     hwnas_version: str = ""
     git_hash: str = ""
     gpu: dict[str, object] = field(default_factory=dict)  # gpu_info(): identity and state
+    llc_bytes: int = 0  # the CPU's last-level cache (0: unknown); not part of the key
 
     @property
     def gpu_name(self) -> str:
@@ -185,7 +186,29 @@ def collect_fingerprint(device: str = "cpu", nvml: Nvml | None = None) -> Finger
         logical_cores=os.cpu_count() or 1, usable_cores=_usable_cores(),
         memory_gib=_memory_gib(), governor=_governor(), machine=platform.machine(),
         versions=library_versions(), hwnas_version=_version("hwnas"), git_hash=git_hash(),
-        gpu=gpu)
+        gpu=gpu, llc_bytes=cpu_cache_bytes())
+
+
+_SIZE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def cpu_cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
+    """The largest cache the kernel lists for cpu0 (the last level; shared), 0 when unknown."""
+    best = 0
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return 0
+    for d in entries:
+        try:
+            text = (d / "size").read_text().strip()
+        except OSError:
+            continue
+        unit = _SIZE_UNITS.get(text[-1:].upper(), 1)
+        digits = text.rstrip("KMGkmg")
+        if digits.isdigit():
+            best = max(best, int(digits) * unit)
+    return best
 
 
 def _cpu_info() -> _CpuInfo:

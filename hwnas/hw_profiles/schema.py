@@ -145,6 +145,12 @@ class TimerSettings(_Frozen):
     # re-measurement): "median", or "min" on a machine shared with other work, where the
     # least disturbed run is the reproducible figure
     statistic: Literal["median", "min"] = "median"
+    # a layer record is timed in context: a chain of copies with distinct weights, each
+    # feeding the next, whose weights together exceed this many times the device's
+    # last-level cache, so each layer starts with its weights cold as inside the model (one
+    # layer called alone keeps them cached: measured 45-52% fast at decode@144 on SmolLM2,
+    # benchmarks/bench_layer_context.py); 0 times each layer alone
+    in_context: float = Field(default=2.0, ge=0, le=64)
 
     @model_validator(mode="after")
     def _runs_order(self) -> TimerSettings:

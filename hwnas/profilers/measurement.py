@@ -20,7 +20,7 @@ from hwnas.errors import InputError
 if TYPE_CHECKING:
     from hwnas.store import Record
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: layers timed in context (a chain of copies), not alone
 
 TARGETS = ("layer", "embed", "head", "subnet")
 PHASES = ("prefill", "decode")
@@ -86,6 +86,7 @@ class Measurement:
     protocol: int = PROTOCOL_VERSION
     noise_threshold: float = 0.1  # IQR / median above which the result is flagged noisy
     remeasured: int = 0  # how many times it was re-measured because it was noisy
+    units: int = 1  # copies one timed call ran (a layer chain); times_ms are per copy
 
     @property
     def median_ms(self) -> float:
@@ -113,11 +114,11 @@ class Measurement:
                 "median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "p90_ms": self.p90_ms,
                 "noisy": self.noisy, "fingerprint": self.fingerprint,
                 "protocol": self.protocol, "noise_threshold": self.noise_threshold,
-                "remeasured": self.remeasured}
+                "remeasured": self.remeasured, "units": self.units}
 
     @classmethod
     def from_dict(cls, d: Record) -> Measurement:
         return cls(spec=TimingSpec.from_dict(d["spec"]), times_ms=tuple(d["times_ms"]),
                    fingerprint=d.get("fingerprint", {}), protocol=d["protocol"],
                    noise_threshold=d.get("noise_threshold", 0.1),
-                   remeasured=d.get("remeasured", 0))
+                   remeasured=d.get("remeasured", 0), units=d.get("units", 1))

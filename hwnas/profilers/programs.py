@@ -7,6 +7,9 @@ exporter, with the past keys and values as graph inputs for decode.
 
 - `LayerStep`: one stock decoder layer (`LlamaDecoderLayer` & co.) on precomputed rotary
   tables; decode concatenates the new key/value onto the past like `DynamicCache.update`.
+- `LayerChain`: `units` such layers with distinct weights (and pasts), each feeding the next,
+  so a layer is timed in context: its weights are cold when it runs, as inside the model,
+  instead of staying in the last-level cache between calls of one layer alone.
 - `EmbedStep`: the token embedding. `HeadStep`: the final norm over every position and the
   LM head on the last one (what `generate` computes).
 - `SubnetStep`: a whole extracted model, built from its own modules, with explicit caches.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -29,6 +33,8 @@ from hwnas.supernet.arch import ArchInfo
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
+MAX_CHAIN = 32  # tiny test layers would otherwise chain thousands of copies
+
 _FAMILY_MODULES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
 
 
@@ -39,6 +45,7 @@ class Program:
     inputs: tuple[torch.Tensor, ...]
     input_names: tuple[str, ...]
     output_names: tuple[str, ...] = ("out",)
+    units: int = 1  # copies of the timed thing one call runs; a record holds time per copy
 
 
 class _TensorCache:
@@ -65,6 +72,20 @@ class LayerStep(nn.Module):
         cache = None if past_k is None or past_v is None else _TensorCache(past_k, past_v)
         out: torch.Tensor = self.layer(hidden, position_embeddings=(cos, sin), cache=cache)
         return out
+
+
+class LayerChain(nn.Module):
+    """Decoder layers run one after another, each with its own past (decode)."""
+
+    def __init__(self, steps: list[nn.Module]) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList(steps)
+
+    def forward(self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                *past: torch.Tensor) -> torch.Tensor:
+        for i, step in enumerate(self.steps):
+            hidden = step(hidden, cos, sin, *past[2 * i:2 * i + 2])
+        return hidden
 
 
 class EmbedStep(nn.Module):
@@ -144,8 +165,9 @@ def rotary_tables(arch: ArchInfo, config: PretrainedConfig, positions: torch.Ten
     return cos, sin
 
 
-def layer_inputs(arch: ArchInfo, config: PretrainedConfig,
-                 spec: TimingSpec) -> tuple[torch.Tensor, ...]:
+def layer_inputs(arch: ArchInfo, config: PretrainedConfig, spec: TimingSpec,
+                 copies: int = 1) -> tuple[torch.Tensor, ...]:
+    """hidden, cos, sin, then (decode) a past key and value for each of `copies` layers."""
     g = torch.Generator().manual_seed(1)
     b, t, ctx = spec.batch, spec.tokens, spec.context
     hidden = torch.randn(b, t, arch.hidden_size, generator=g)
@@ -153,14 +175,32 @@ def layer_inputs(arch: ArchInfo, config: PretrainedConfig,
     if spec.phase == "prefill":
         return hidden, cos, sin
     kv = spec.kv_heads or arch.num_kv_heads
-    past = [torch.randn(b, kv, ctx, arch.head_dim, generator=g) for _ in range(2)]
-    return hidden, cos, sin, past[0], past[1]
+    past = [torch.randn(b, kv, ctx, arch.head_dim, generator=g) for _ in range(2 * copies)]
+    return (hidden, cos, sin, *past)
 
 
-def layer_program(arch: ArchInfo, config: PretrainedConfig, layer: nn.Module,
-                  spec: TimingSpec) -> Program:
-    names = ("hidden", "cos", "sin") + (("past_k", "past_v") if spec.phase == "decode" else ())
-    return Program(spec, layer, layer_inputs(arch, config, spec), names)
+def layer_program(arch: ArchInfo, config: PretrainedConfig,
+                  layers: nn.Module | Sequence[nn.Module], spec: TimingSpec) -> Program:
+    """One layer alone, or (a sequence of several) a `LayerChain` timed per layer."""
+    steps = [layers] if isinstance(layers, nn.Module) else list(layers)
+    if not steps:
+        raise ValueError("layer_program needs at least one layer")
+    module = steps[0] if len(steps) == 1 else LayerChain(steps).eval()
+    names: tuple[str, ...] = ("hidden", "cos", "sin")
+    if spec.phase == "decode":
+        names += (("past_k", "past_v") if len(steps) == 1 else
+                  tuple(f"past_{kv}{i}" for i in range(len(steps)) for kv in "kv"))
+    return Program(spec, module, layer_inputs(arch, config, spec, len(steps)), names,
+                   units=len(steps))
+
+
+def chain_length(layer_bytes: int, cache_bytes: int, multiple: float,
+                 most: int = MAX_CHAIN) -> int:
+    """How many copies of a layer to chain so that their weights exceed `multiple` times the
+    last-level cache (at least 1, at most `most`); `multiple` 0 means one layer alone."""
+    if multiple <= 0 or layer_bytes <= 0:
+        return 1
+    return max(1, min(most, -(-int(multiple * cache_bytes) // layer_bytes)))
 
 
 def embed_program(arch: ArchInfo, config: PretrainedConfig, spec: TimingSpec) -> Program:

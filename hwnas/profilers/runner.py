@@ -24,7 +24,7 @@ from hwnas.profilers.backends import (
 from hwnas.profilers.jobs import Job, plan
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.shape import Shaped
-from hwnas.profilers.timer import Runnable, Timed, measure_group
+from hwnas.profilers.timer import PerUnit, Timed, measure_group
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
 
@@ -71,8 +71,9 @@ class _Context:
     summary: ProfileSummary
     progress: Progress | None
     deadline: float | None
-    layers: dict[tuple[int, int], nn.Module] = field(default_factory=dict)
+    layers: dict[tuple[int, int], list[nn.Module]] = field(default_factory=dict)
     done: int = 0
+    cache_bytes: int = 0  # the device's last-level cache, for in-context layer chains
 
 
 def profile_layers(hw: HardwareProfile | str, sn: Shaped, store: Storage,
@@ -97,7 +98,8 @@ def profile_layers(hw: HardwareProfile | str, sn: Shaped, store: Storage,
     summary.total = sum(len(g) for g in groups)
     summary.already = summary.total - sum(len(g) for g in todo)
     deadline = None if budget_s is None else start + budget_s
-    ctx = _Context(hw, sn, store, backend, fp.to_dict(), fp_key, summary, progress, deadline)
+    ctx = _Context(hw, sn, store, backend, fp.to_dict(), fp_key, summary, progress, deadline,
+                   cache_bytes=backend.cache_bytes(hw))
     backend.setup(hw)
     _report(ctx, "starting")
     pending = [g for g in todo if g]
@@ -119,12 +121,14 @@ def _report(ctx: _Context, what: str) -> None:
                                    what))
 
 
-def _prepare(ctx: _Context, job: Job) -> Runnable | None:
-    """A runnable for the job, or None when it failed (recorded or counted)."""
+def _prepare(ctx: _Context, job: Job) -> PerUnit | None:
+    """A runnable for the job (read per copy of a layer chain), or None when it failed
+    (recorded or counted)."""
     try:
-        runnable = ctx.backend.prepare(_program(ctx, job), ctx.hw)
+        program = _program(ctx, job)
+        runnable = ctx.backend.prepare(program, ctx.hw)
         runnable.time_once()  # a program that cannot run fails here, not inside the timer
-        return runnable
+        return PerUnit(runnable, program.units)
     except BackendError as e:
         _failure(ctx, job, e)
     except Exception as e:  # a library's own error type (torch OOM, ORT, OpenVINO)
@@ -181,8 +185,22 @@ def _build_program(ctx: _Context, job: Job) -> Program:
         return programs.head_program(arch, config, spec)
     key = (int(spec.width or 0), int(spec.kv_heads or 0))
     if key not in ctx.layers:
-        ctx.layers[key] = programs.build_layer(arch, _layer_config(ctx.sn, *key))
+        ctx.layers[key] = _layer_chain(ctx, _layer_config(ctx.sn, *key))
     return programs.layer_program(arch, _layer_config(ctx.sn, *key), ctx.layers[key], spec)
+
+
+_DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
+
+
+def _layer_chain(ctx: _Context, config: PretrainedConfig) -> list[nn.Module]:
+    """Copies of one layer variant (distinct weights) enough to exceed the last-level cache
+    `timer.in_context` times over, so each is timed with its weights cold."""
+    from hwnas.profilers import programs
+
+    first = programs.build_layer(ctx.sn.arch, config)
+    nbytes = sum(p.numel() for p in first.parameters()) * _DTYPE_BYTES.get(ctx.hw.dtype, 4)
+    k = programs.chain_length(nbytes, ctx.cache_bytes, ctx.hw.timer.in_context)
+    return [first] + [programs.build_layer(ctx.sn.arch, config, seed=i) for i in range(1, k)]
 
 
 def _layer_config(sn: Shaped, width: int, kv_heads: int) -> PretrainedConfig:
@@ -195,7 +213,7 @@ def _accounted(s: ProfileSummary) -> int:
 
 def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> None:
     accounted = _accounted(ctx.summary)
-    ready: list[tuple[Job, Runnable]] = []
+    ready: list[tuple[Job, PerUnit]] = []
     for job in group:
         if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
             break
@@ -207,8 +225,8 @@ def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> 
     _report(ctx, f"timing {group[0].workload.name} ({len(ready)} interleaved)")
 
     def on_result(i: int, timed: Timed) -> None:
-        job = ready[i][0]
-        _store(ctx, job, timed, before)
+        job, runnable = ready[i]
+        _store(ctx, job, timed, before, runnable.units)
         ctx.done += 1
         _report(ctx, f"{job.kind} {_label(job)}")
 
@@ -216,14 +234,14 @@ def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> 
     ctx.summary.missing += len(group) - (_accounted(ctx.summary) - accounted)
 
 
-def _store(ctx: _Context, job: Job, timed: Timed, before: Telemetry) -> None:
+def _store(ctx: _Context, job: Job, timed: Timed, before: Telemetry, units: int = 1) -> None:
     fingerprint = dict(ctx.fingerprint)
     after = ctx.backend.telemetry(ctx.hw)
     if before or after:
         fingerprint["telemetry"] = {"before": before, "after": after}
     m = Measurement(spec=job.spec, times_ms=timed.times_ms, fingerprint=fingerprint,
                     noise_threshold=ctx.hw.timer.noise_threshold,
-                    remeasured=timed.attempts - 1)
+                    remeasured=timed.attempts - 1, units=units)
     ctx.store.put_measurement(job.spec.key(ctx.fp_key), hw=ctx.hw.name, model=job.spec.arch,
                               kind=job.kind, median_ms=m.median_ms, noisy=m.noisy,
                               record=m.to_dict())

@@ -52,6 +52,11 @@ class Backend(Protocol):
         """Device state worth recording next to a measurement (GPU clocks, throttling)."""
         ...
 
+    def cache_bytes(self, hw: HardwareProfile) -> int:
+        """The device's last-level cache: a layer is timed as a chain of copies whose weights
+        exceed it (`timer.in_context`), so that they are cold as inside the model."""
+        ...
+
 
 class WallClock:
     """Times one call of `fn` with the monotonic high-resolution clock."""
@@ -64,6 +69,24 @@ class WallClock:
         t0 = time.perf_counter_ns()
         self.fn()
         return (time.perf_counter_ns() - t0) / 1e6
+
+
+DEFAULT_CPU_CACHE = 32 * 2**20  # when the kernel lists no cache sizes
+
+
+def cpu_cache_bytes() -> int:
+    from hwnas.hw_profiles.fingerprint import cpu_cache_bytes as read
+    return read() or DEFAULT_CPU_CACHE
+
+
+class CpuDevice:
+    """What the CPU backends share: no device telemetry, the CPU's last-level cache."""
+
+    def telemetry(self, hw: HardwareProfile) -> Telemetry:
+        return {}
+
+    def cache_bytes(self, hw: HardwareProfile) -> int:
+        return cpu_cache_bytes()
 
 
 def threads_for(hw: HardwareProfile) -> int:

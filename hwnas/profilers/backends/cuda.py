@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from hwnas.hw_profiles.fingerprint import Nvml
 
 
+DEFAULT_GPU_CACHE = 50 * 2**20
+
+
 class CudaEvent(Protocol):
     def record(self) -> None: ...
     def synchronize(self) -> None: ...
@@ -37,6 +40,7 @@ class CudaAPI(Protocol):
     def is_available(self) -> bool: ...
     def device_count(self) -> int: ...
     def set_device(self, device: int) -> None: ...
+    def get_device_properties(self, device: int) -> object: ...
 
 
 class CudaEventTimer:
@@ -122,3 +126,8 @@ class TorchCUDA:
         nv.nvmlInit()
         handle = nv.nvmlDeviceGetHandleByIndex(int(hw.device.split(":")[1]))
         return dict(gpu_state(nv, handle))
+
+    def cache_bytes(self, hw: HardwareProfile) -> int:
+        """The GPU's L2 (torch reports it; 50 MiB, an H100's, when it does not)."""
+        props = self.api.get_device_properties(int(hw.device.split(":")[1]))
+        return int(getattr(props, "L2_cache_size", 0) or DEFAULT_GPU_CACHE)

@@ -41,6 +41,7 @@ class FakeSettings:
     sleep: bool = False  # really wait the synthetic time (for budget tests)
     trace: str | None = None  # append each timed call's wall-clock start and end to this file
     telemetry: Telemetry = field(default_factory=dict)
+    cache_bytes: int = 0  # the last-level cache it claims: 0 times every layer alone
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object], source: str = "fake backend settings"
@@ -133,3 +134,6 @@ class FakeBackend:
 
     def telemetry(self, hw: HardwareProfile) -> Telemetry:
         return dict(self.settings.telemetry)
+
+    def cache_bytes(self, hw: HardwareProfile) -> int:
+        return self.settings.cache_bytes

@@ -15,7 +15,7 @@ from typing import NoReturn
 from hwnas.errors import InputError, MissingDependencyError
 from hwnas.hw_profiles.schema import HardwareProfile
 from hwnas.profilers.backends.base import (
-    Telemetry,
+    CpuDevice,
     WallClock,
     cast_inputs,
     set_torch_threads,
@@ -65,7 +65,7 @@ def import_ipex() -> ModuleType:
     return ipex
 
 
-class IPEX:
+class IPEX(CpuDevice):
     name = "ipex"
     libraries = ("torch", "transformers", "intel-extension-for-pytorch")
 
@@ -92,6 +92,3 @@ class IPEX:
                 module(*inputs)
 
         return WallClock(run, keep=module)
-
-    def telemetry(self, hw: HardwareProfile) -> Telemetry:
-        return {}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
 from hwnas.hw_profiles.schema import HardwareProfile
-from hwnas.profilers.backends.base import Telemetry, WallClock, set_torch_threads, threads_for
+from hwnas.profilers.backends.base import CpuDevice, WallClock, set_torch_threads, threads_for
 from hwnas.profilers.backends.onnx_export import export_onnx, numpy_feeds, require
 from hwnas.profilers.programs import Program
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 PROVIDERS = ["CPUExecutionProvider"]
 
 
-class OnnxRuntime:
+class OnnxRuntime(CpuDevice):
     name = "onnxruntime"
     libraries = ("torch", "transformers", "onnxruntime")
 
@@ -56,6 +56,3 @@ class OnnxRuntime:
         feeds = numpy_feeds(program)
         sess.run(None, feeds)  # fail here, not inside the timer
         return WallClock(lambda: sess.run(None, feeds), keep=sess)
-
-    def telemetry(self, hw: HardwareProfile) -> Telemetry:
-        return {}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwnas.hw_profiles.schema import HardwareProfile
-from hwnas.profilers.backends.base import Telemetry, WallClock, set_torch_threads, threads_for
+from hwnas.profilers.backends.base import CpuDevice, WallClock, set_torch_threads, threads_for
 from hwnas.profilers.backends.onnx_export import export_onnx, numpy_feeds, require
 from hwnas.profilers.programs import Program
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
 
-class OpenVINO:
+class OpenVINO(CpuDevice):
     name = "openvino"
     libraries = ("torch", "transformers", "openvino")
 
@@ -51,6 +51,3 @@ class OpenVINO:
         feeds = numpy_feeds(program)
         request.infer(feeds)  # fail here, not inside the timer
         return WallClock(lambda: request.infer(feeds), keep=(compiled, request))
-
-    def telemetry(self, hw: HardwareProfile) -> Telemetry:
-        return {}

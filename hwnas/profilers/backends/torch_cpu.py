@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hwnas.errors import InputError
 from hwnas.hw_profiles.schema import HardwareProfile
 from hwnas.profilers.backends.base import (
-    Telemetry,
+    CpuDevice,
     WallClock,
     cast_inputs,
     set_torch_threads,
@@ -50,7 +50,7 @@ def count_int8_linears(module: nn.Module) -> int:
     return sum(isinstance(m, DynLinear) for m in module.modules())
 
 
-class TorchCPU:
+class TorchCPU(CpuDevice):
     name = "torch"
     libraries = ("torch", "transformers")
 
@@ -90,6 +90,3 @@ class TorchCPU:
                 module(*inputs)
 
         return WallClock(run, keep=module)
-
-    def telemetry(self, hw: HardwareProfile) -> Telemetry:
-        return {}
