@@ -51,7 +51,7 @@ def latency(hw: str, model: str, holdout: int, subnets: int, out: Path, sn: obje
         log(f"{hw}: measured {n} new subnets for real ({time.perf_counter() - t0:.0f} s)")
         peaks = cached_peaks(t.hw.device, t.hw.dtype, t.hw.threads)
         trained = api.train(t, store)
-        res = {"hw": hw, "trained": trained.to_dict()}
+        res = {"hw": hw, "trained": trained.to_dict(), "profile": summary.to_dict()}
         for stat in ("median", "min"):
             r = api.report(t, store, n_holdout=holdout, peaks=peaks, statistic=stat)
             files = write_report(r, out / hw / stat)

@@ -1,7 +1,9 @@
 """One root exception for hwnas; subclasses say what kind of problem it is.
 
 `InputError` is the user's to fix (bad argument, bad file, missing data): the CLI prints its
-message on one line and exits with code 2. Everything else is a bug or an environment problem.
+message on one line and exits with code 2. `TryLater` is a state of the machine that passes
+(it is busy with other work): one line, exit code 75 (EX_TEMPFAIL). Everything else is a bug
+or an environment problem.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ class HwnasError(Exception):
 
 class InputError(HwnasError, ValueError):
     """Bad input the user can fix. The message names the thing, the value and the fix."""
+
+
+class TryLater(HwnasError):
+    """The machine is not fit for the job now (busy with other work); running again later
+    resumes where this run stopped."""
+
+    exit_code = 75
 
 
 class MissingDependencyError(InputError, ImportError):

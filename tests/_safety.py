@@ -22,6 +22,7 @@ workloads:
   prefill: [16, 32]
   decode: [{{context: 24}}]
 primary: {{prefill_tokens: 16, decode_tokens: 16}}
+interference: {{probe_s: 0}}
 """
 
 

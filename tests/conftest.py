@@ -35,7 +35,9 @@ def fake_profile_data(name: str = "fake-cpu", *, prefill=(16, 32), decode=(24, 6
             "dtype": "fp32", "threads": 1,
             "workloads": {"prefill": list(prefill),
                           "decode": [{"context": c} for c in decode]},
-            "primary": {"prefill_tokens": 16, "decode_tokens": 16}}
+            "primary": {"prefill_tokens": 16, "decode_tokens": 16},
+            # the fake's times are synthetic: no quiet-machine probe before each group
+            "interference": {"probe_s": 0}}
     data.update(fields)
     return data
 

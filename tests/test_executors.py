@@ -41,10 +41,12 @@ workloads:
   prefill: [16]
   decode: [{context: 20}]
 primary: {prefill_tokens: 16, decode_tokens: 8}
+interference: {probe_s: 0}
 """
 SMALL = dict(hw="fake-hw", model="tiny", tasks=("t",), evals=16, init=6, batch=4,
              inner_pop=16, inner_gens=4, final_max=2, evaluator="fake")
-VOLATILE = {"created", "seconds", "items_per_s", "fingerprint"}
+VOLATILE = {"created", "seconds", "items_per_s", "fingerprint", "measured_at", "interference",
+            "busy"}
 
 
 @pytest.fixture(scope="module")

@@ -64,13 +64,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    from hwnas.errors import InputError
+    from hwnas.errors import InputError, TryLater
 
     try:
         rv = app(args=argv, prog_name="hwnas", standalone_mode=False)
     except InputError as e:
         fail(str(e))
         return 2
+    except TryLater as e:
+        fail(str(e))
+        return TryLater.exit_code
     except _cli_errors.NoArgsIsHelpError as e:
         # `hwnas CMD` with no arguments prints that command's help
         print(e.ctx.get_help() if e.ctx else "", file=sys.stderr)

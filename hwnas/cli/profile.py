@@ -25,6 +25,35 @@ HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
 FORCE_OPT = typer.Option(False, "--force", help="Measure even when the profile's pinned "
                                                 "fingerprint does not match this machine.")
 
+ON_BUSY_OPT = typer.Option(None, "--on-busy", help="When other work keeps the machine busy "
+                           "before a timed group: 'wait' (up to --max-wait-s, then time and "
+                           "flag the records busy), 'refuse' (wait, then stop with an error; "
+                           "what was measured is kept) or 'proceed' (time at once, flagged). "
+                           "Default: the profile's interference.on_busy (wait).")
+MAX_WAIT_OPT = typer.Option(None, "--max-wait-s", min=0.0, help="Longest wait for a quiet "
+                            "machine in one run (default: the profile's "
+                            "interference.max_wait_s, 120).")
+
+
+def with_interference(hw: str, on_busy: str | None, max_wait_s: float | None) -> Any:
+    """The profile, its interference settings overridden by the command's options."""
+    from hwnas.errors import InputError
+    from hwnas.hw_profiles import load_profile
+
+    profile = load_profile(hw)
+    update: dict[str, object] = {}
+    if on_busy is not None:
+        if on_busy not in ("wait", "refuse", "proceed"):
+            raise InputError(f"--on-busy '{on_busy}': use wait, refuse or proceed")
+        update["on_busy"] = on_busy
+    if max_wait_s is not None:
+        update["max_wait_s"] = max_wait_s
+    if not update:
+        return profile
+    return profile.model_copy(update={"interference":
+                                      profile.interference.model_copy(update=update)})
+
+
 profile_app = typer.Typer(name="profile", invoke_without_command=True,
                           help="Time every layer variant of a model at every workload of a "
                                "hardware profile (resumable); export/import measurements.")
@@ -43,9 +72,15 @@ def profile_cmd(
     scheduler: str | None = SCHEDULER_OPT,
     workers: int | None = WORKERS_OPT,
     retries: int = RETRIES_OPT,
+    on_busy: str | None = ON_BUSY_OPT,
+    max_wait_s: float | None = MAX_WAIT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Profile layers: `hwnas profile --hw P --model M [--budget-min N]`."""
+    """Profile layers: `hwnas profile --hw P --model M [--budget-min N]`.
+
+    Before each workload group the machine is read for other work (CPU use of other
+    processes, hypervisor steal); when busy, the command waits (--on-busy) and every record
+    carries its readings."""
     if ctx.invoked_subcommand is not None:
         return
     if hw is None:
@@ -56,22 +91,22 @@ def profile_cmd(
     from hwnas.store import open_store
 
     where = executor_spec(executor, scheduler, workers, retries)
+    hw_profile = with_interference(hw, on_busy, max_wait_s)
     shape = ModelShape.load(model)
     budget_s = None if budget_min is None else budget_min * 60.0
     try:
         with open_store() as store, _progress_bar() as progress:
             if where.name == "local":
-                summary = profile_layers(hw, shape, store, budget_s=budget_s,
+                summary = profile_layers(hw_profile, shape, store, budget_s=budget_s,
                                          progress=progress, force=force)
             else:  # each workload group is a timing job on a worker of this hardware
                 from hwnas.executors import open_executor
-                from hwnas.hw_profiles import load_profile
                 from hwnas.profilers.scaleout import profile_layers_on
 
-                profile = load_profile(hw)
-                with open_executor(where, hw=[profile.name]) as ex:
-                    summary = profile_layers_on(ex, profile, shape, store, budget_s=budget_s,
-                                                progress=progress, force=force)
+                with open_executor(where, hw=[hw_profile.name]) as ex:
+                    summary = profile_layers_on(ex, hw_profile, shape, store,
+                                                budget_s=budget_s, progress=progress,
+                                                force=force)
     except KeyboardInterrupt:
         # typer turns KeyboardInterrupt into a return value the CLI's main drops; Abort
         # reaches main, which exits 130. Every finished record is already committed.
@@ -106,6 +141,9 @@ def _print_summary(s: Any) -> None:
     rows: list[list[Any]] = [["measurements", f"{s.total} planned, {s.already} already stored, "
                              f"{s.measured} measured now"],
             ["noisy", f"{s.noisy} flagged (kept, marked), {s.remeasured} re-measured"],
+            ["busy machine", (f"{s.busy} measured while other work used the machine "
+                              "(kept, marked)" if s.busy else "none: the machine was quiet")
+             + (f"; waited {s.waited_s:.0f} s for quiet" if s.waited_s else "")],
             ["failed (out of memory)", len(s.failed)], ["errors", len(s.errors)],
             ["time", f"{s.elapsed_s:.1f} s" + (f" of {s.budget_s:.0f} s budget"
                                              if s.budget_s else "")],
@@ -115,6 +153,12 @@ def _print_summary(s: Any) -> None:
         err_console.print(f"error: {e}", markup=False)
     for m in s.fingerprint_mismatch:
         err_console.print(f"warning: fingerprint differs (--force): {m}", markup=False)
+    if s.busy:
+        err_console.print(f"warning: {s.busy} of {s.measured} records were timed on a busy "
+                          "machine (marked busy); their figures may be slow. To replace "
+                          "them, profile again on a quiet machine into a fresh cache "
+                          "(--cache-dir DIR).",
+                          markup=False)
 
 
 @profile_app.command("export")
@@ -169,23 +213,28 @@ def measure_cmd(
     primary_only: bool = typer.Option(False, "--primary-only", help="Time only the two "
                                                                     "workloads of the primary "
                                                                     "metric."),
-    store_it: bool = typer.Option(True, "--store/--no-store", help="Keep (and reuse) the "
-                                                                   "records in the store."),
+    store_it: bool = typer.Option(True, "--store/--no-store", help="Keep the records in the "
+                                  "store and reuse stored ones (shown as 'stored' with their "
+                                  "date). --no-store always times afresh and keeps nothing."),
     force: bool = FORCE_OPT,
+    on_busy: str | None = ON_BUSY_OPT,
+    max_wait_s: float | None = MAX_WAIT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Time one whole subnet for real: latency_ms (primary metric) and every workload, each
-    the profile's `timer.statistic` (median, or min) of its timed runs."""
-    from hwnas.hw_profiles import load_profile
+    the profile's `timer.statistic` (median, or min) of its timed runs.
+
+    With the store (the default), a workload already measured on this machine is read back,
+    not timed again: its row says 'stored' and when it was taken. For a fresh figure use
+    --no-store."""
     from hwnas.profilers import measure_subnet
     from hwnas.profilers.subnet import SubnetLatency
     from hwnas.store import open_store
     from hwnas.supernet import SubnetSpec
     from hwnas.supernet.supernet import Supernet
 
-    profile = load_profile(hw)
-    spec = SubnetSpec.parse(subnet)
-    load_profile(hw)  # a bad profile fails before the model loads
+    profile = with_interference(hw, on_busy, max_wait_s)  # a bad profile fails before the
+    spec = SubnetSpec.parse(subnet)  # model loads
     sn = Supernet.load(model)
     which = "primary" if primary_only else "all"
     res: SubnetLatency
@@ -199,12 +248,28 @@ def measure_cmd(
         # `per_workload` keeps its name (scripts read it); `statistic` says what it holds
         print_json({**res.to_dict(), "statistic": statistic})
         return
-    rows: list[list[object]] = [[name, f"{ms:.3f}", "noisy" if noisy else ""]
-                                for (name, ms), noisy in zip(res.per_workload.items(),
-                                                             res.to_dict()["noisy"].values(),
-                                                             strict=True)]
+    d = res.to_dict()
+    rows: list[list[object]] = [[name, f"{ms:.3f}", _notes(d, name)]
+                                for name, ms in res.per_workload.items()]
     rows.append(["latency_ms (primary)", f"{res.latency_ms:.3f}", res.primary])
     table(f"subnet {res.subnet_key} on {res.hw}", ["workload", f"{statistic} ms", ""], rows)
+    if any(d["cached"].values()):
+        err_console.print("note: rows marked 'stored' are earlier measurements read from the "
+                          "store, not timed now; `--no-store` takes a fresh one.", markup=False)
+    if res.busy:
+        err_console.print("warning: timed while other work used the machine (rows marked "
+                          "'busy'); the figures may be slow.", markup=False)
+
+
+def _notes(d: Any, name: str) -> str:
+    notes = []
+    if d["cached"].get(name):
+        notes.append(f"stored {d['measured_at'].get(name, 'unknown')}")
+    if d["busy"].get(name):
+        notes.append("busy")
+    if d["noisy"].get(name):
+        notes.append("noisy")
+    return ", ".join(notes)
 
 
 def register(app: typer.Typer) -> None:

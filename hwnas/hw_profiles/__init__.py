@@ -19,12 +19,13 @@ from hwnas.hw_profiles.schema import (
     SCHEMA_VERSION,
     DecodeWorkload,
     HardwareProfile,
+    InterferenceSettings,
     PrimaryMetric,
     TimerSettings,
     Workloads,
 )
 
 __all__ = ["SCHEMA_VERSION", "DecodeWorkload", "Fingerprint", "HardwareProfile",
-           "PrimaryMetric", "TimerSettings", "Workloads", "check_pinned", "collect_fingerprint",
-           "detect", "dump_profile", "list_profiles", "load_profile", "mismatches",
-           "parse_profile", "profile_names", "write_profile"]
+           "InterferenceSettings", "PrimaryMetric", "TimerSettings", "Workloads",
+           "check_pinned", "collect_fingerprint", "detect", "dump_profile", "list_profiles",
+           "load_profile", "mismatches", "parse_profile", "profile_names", "write_profile"]

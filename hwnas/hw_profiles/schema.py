@@ -159,6 +159,19 @@ class TimerSettings(_Frozen):
         return self
 
 
+class InterferenceSettings(_Frozen):
+    """What counts as a busy machine and what to do then (see hwnas.profilers.interference)."""
+
+    probe_s: float = Field(default=0.5, ge=0, le=60)  # read the machine this long before each
+    # timed group; 0: no check before (records still carry their readings)
+    max_others_cores: float = Field(default=0.3, ge=0, le=4096)  # CPU use of other processes
+    max_steal: float = Field(default=0.05, ge=0, le=1)  # share of CPU time stolen (VMs)
+    on_busy: Literal["wait", "refuse", "proceed"] = "wait"  # wait: up to max_wait_s, then
+    # time flagged; refuse: up to max_wait_s, then stop with an error; proceed: time flagged
+    max_wait_s: float = Field(default=120.0, ge=0, le=86400)  # in all, for one run
+    retry_s: float = Field(default=5.0, gt=0, le=3600)
+
+
 class HardwareProfile(_Frozen):
     schema_version: Literal[1]
     name: str
@@ -172,6 +185,7 @@ class HardwareProfile(_Frozen):
     primary: PrimaryMetric
     fingerprint: dict[str, object] = Field(default_factory=dict)  # pinned fields (YAML values)
     timer: TimerSettings = Field(default_factory=TimerSettings)
+    interference: InterferenceSettings = Field(default_factory=InterferenceSettings)
 
     @field_validator("name")
     @classmethod

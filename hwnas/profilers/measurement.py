@@ -87,6 +87,14 @@ class Measurement:
     noise_threshold: float = 0.1  # IQR / median above which the result is flagged noisy
     remeasured: int = 0  # how many times it was re-measured because it was noisy
     units: int = 1  # copies one timed call ran (a layer chain); times_ms are per copy
+    interference: dict[str, object] = field(default_factory=dict)  # MachineLoad.to_dict()
+    # over the record's timed window
+    measured_at: float = 0.0  # time.time() when it was taken (0: not recorded)
+
+    @property
+    def busy(self) -> bool:
+        """Taken while other work used the machine beyond the profile's limits."""
+        return bool(self.interference.get("busy", False))
 
     @property
     def median_ms(self) -> float:
@@ -114,11 +122,15 @@ class Measurement:
                 "median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "p90_ms": self.p90_ms,
                 "noisy": self.noisy, "fingerprint": self.fingerprint,
                 "protocol": self.protocol, "noise_threshold": self.noise_threshold,
-                "remeasured": self.remeasured, "units": self.units}
+                "remeasured": self.remeasured, "units": self.units,
+                "interference": self.interference, "busy": self.busy,
+                "measured_at": self.measured_at}
 
     @classmethod
     def from_dict(cls, d: Record) -> Measurement:
         return cls(spec=TimingSpec.from_dict(d["spec"]), times_ms=tuple(d["times_ms"]),
                    fingerprint=d.get("fingerprint", {}), protocol=d["protocol"],
                    noise_threshold=d.get("noise_threshold", 0.1),
-                   remeasured=d.get("remeasured", 0), units=d.get("units", 1))
+                   remeasured=d.get("remeasured", 0), units=d.get("units", 1),
+                   interference=d.get("interference", {}),
+                   measured_at=d.get("measured_at", 0.0))

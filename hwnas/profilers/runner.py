@@ -21,6 +21,7 @@ from hwnas.profilers.backends import (
     backend_for,
     machine_fingerprint,
 )
+from hwnas.profilers.interference import MachineLoad, Quiet, quiet_for
 from hwnas.profilers.jobs import Job, plan
 from hwnas.profilers.measurement import Measurement
 from hwnas.profilers.shape import Shaped
@@ -51,6 +52,8 @@ class ProfileSummary:
     elapsed_s: float = 0.0
     budget_s: float | None = None
     fingerprint_mismatch: list[str] = field(default_factory=list)
+    busy: int = 0  # records timed while other work used the machine beyond the limits
+    waited_s: float = 0.0  # spent waiting for the machine to be quiet
 
     @property
     def complete(self) -> bool:
@@ -71,6 +74,7 @@ class _Context:
     summary: ProfileSummary
     progress: Progress | None
     deadline: float | None
+    quiet: Quiet
     layers: dict[tuple[int, int], list[nn.Module]] = field(default_factory=dict)
     done: int = 0
     cache_bytes: int = 0  # the device's last-level cache, for in-context layer chains
@@ -78,8 +82,13 @@ class _Context:
 
 def profile_layers(hw: HardwareProfile | str, sn: Shaped, store: Storage,
                    budget_s: float | None = None, progress: Progress | None = None,
-                   force: bool = False, backend: Backend | None = None) -> ProfileSummary:
-    """Measure what the store lacks for (hw, sn's shape); stop within `budget_s` seconds."""
+                   force: bool = False, backend: Backend | None = None,
+                   quiet: Quiet | None = None) -> ProfileSummary:
+    """Measure what the store lacks for (hw, sn's shape); stop within `budget_s` seconds.
+
+    Before each workload group the machine is checked (`quiet`, default the profile's
+    `interference` settings): busy, it waits, goes on flagged or raises `BusyMachine`
+    (what was stored so far is kept)."""
     start = time.monotonic()
     hw = load_profile(hw) if isinstance(hw, str) else hw
     backend = backend or backend_for(hw)
@@ -99,7 +108,8 @@ def profile_layers(hw: HardwareProfile | str, sn: Shaped, store: Storage,
     summary.already = summary.total - sum(len(g) for g in todo)
     deadline = None if budget_s is None else start + budget_s
     ctx = _Context(hw, sn, store, backend, fp.to_dict(), fp_key, summary, progress, deadline,
-                   cache_bytes=backend.cache_bytes(hw))
+                   quiet or quiet_for(hw.interference), cache_bytes=backend.cache_bytes(hw))
+    waited_before = ctx.quiet.waited_s  # a process-wide Quiet may have waited already
     backend.setup(hw)
     _report(ctx, "starting")
     pending = [g for g in todo if g]
@@ -110,7 +120,10 @@ def profile_layers(hw: HardwareProfile | str, sn: Shaped, store: Storage,
             continue
         # each remaining group gets an equal share of what is left of the budget
         soft = None if deadline is None else now + (deadline - now) / (len(pending) - n)
-        _run_group(ctx, group, soft)
+        try:
+            _run_group(ctx, group, soft)
+        finally:
+            summary.waited_s = round(ctx.quiet.waited_s - waited_before, 1)
     summary.elapsed_s = round(time.monotonic() - start, 3)
     return summary
 
@@ -221,12 +234,17 @@ def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> 
         runnable = _prepare(ctx, job)
         if runnable is not None:
             ready.append((job, runnable))
+    ctx.quiet.before_group(f"timing {group[0].workload.name}",
+                           None if ctx.progress is None else lambda msg: _report(ctx, msg))
     before = ctx.backend.telemetry(ctx.hw)
     _report(ctx, f"timing {group[0].workload.name} ({len(ready)} interleaved)")
+    started = ctx.quiet.reader()
 
     def on_result(i: int, timed: Timed) -> None:
         job, runnable = ready[i]
-        _store(ctx, job, timed, before, runnable.units)
+        load = MachineLoad.between(started, ctx.quiet.reader())
+        _store(ctx, job, timed, before, runnable.units,
+               dict(load.to_dict(ctx.hw.interference)))
         ctx.done += 1
         _report(ctx, f"{job.kind} {_label(job)}")
 
@@ -234,17 +252,20 @@ def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> 
     ctx.summary.missing += len(group) - (_accounted(ctx.summary) - accounted)
 
 
-def _store(ctx: _Context, job: Job, timed: Timed, before: Telemetry, units: int = 1) -> None:
+def _store(ctx: _Context, job: Job, timed: Timed, before: Telemetry, units: int,
+           interference: dict[str, object]) -> None:
     fingerprint = dict(ctx.fingerprint)
     after = ctx.backend.telemetry(ctx.hw)
     if before or after:
         fingerprint["telemetry"] = {"before": before, "after": after}
     m = Measurement(spec=job.spec, times_ms=timed.times_ms, fingerprint=fingerprint,
                     noise_threshold=ctx.hw.timer.noise_threshold,
-                    remeasured=timed.attempts - 1, units=units)
+                    remeasured=timed.attempts - 1, units=units, interference=interference,
+                    measured_at=time.time())
     ctx.store.put_measurement(job.spec.key(ctx.fp_key), hw=ctx.hw.name, model=job.spec.arch,
                               kind=job.kind, median_ms=m.median_ms, noisy=m.noisy,
                               record=m.to_dict())
     ctx.summary.measured += 1
     ctx.summary.noisy += int(m.noisy)
     ctx.summary.remeasured += int(timed.attempts > 1)
+    ctx.summary.busy += int(m.busy)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from hwnas.executors import Executor, Job, Outcome
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
+from hwnas.profilers.interference import quiet_for
 from hwnas.profilers.jobs import Job as TimedJob
 from hwnas.profilers.jobs import base_spec, plan
 from hwnas.profilers.runner import ProfileSummary, _Context, _run_group
@@ -50,6 +51,8 @@ class GroupResult:
     failed: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     missing: int = 0
+    busy: int = 0
+    waited_s: float = 0.0
 
 
 def _backend(hw: HardwareProfile, backend: Backend | None) -> Backend:
@@ -99,12 +102,14 @@ def time_group(hw: HardwareProfile, shape: ModelShape, group: list[TimedJob],
     soft = None if soft_s is None else now + soft_s
     if soft is not None and deadline is not None:
         soft = min(soft, deadline)
+    quiet = quiet_for(hw.interference)
     ctx = _Context(hw, shape, rec, b, fp.to_dict(), fp.key(b.libraries), summary, None,
-                   deadline)
+                   deadline, quiet, cache_bytes=b.cache_bytes(hw))
     b.setup(hw)
     _run_group(ctx, group, soft)
     return GroupResult(tuple(rec.writes), summary.measured, summary.noisy, summary.remeasured,
-                       tuple(summary.failed), tuple(summary.errors), summary.missing)
+                       tuple(summary.failed), tuple(summary.errors), summary.missing,
+                       summary.busy, round(quiet.waited_s, 1))
 
 
 def _group_key(hw: HardwareProfile, fp_key: str, group: list[TimedJob]) -> str:
@@ -156,6 +161,8 @@ def profile_layers_on(executor: Executor, hw: HardwareProfile | str, shape: Mode
             summary.failed.extend(r.failed)
             summary.errors.extend(r.errors)
             summary.missing += r.missing
+            summary.busy += r.busy
+            summary.waited_s = round(summary.waited_s + r.waited_s, 1)
         done += sizes[out.key]
         if progress is not None:
             progress(ProgressEvent("profile", done, summary.total - summary.already,

@@ -9,12 +9,14 @@ timed interleaved; with a store, records are kept (kind "subnet") and reused.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
 
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
+from hwnas.profilers.interference import MachineLoad, Quiet, quiet_for
 from hwnas.profilers.jobs import base_spec, workloads
 from hwnas.profilers.measurement import Measurement, TimingSpec
 from hwnas.profilers.timer import Timed, measure_group
@@ -38,6 +40,9 @@ class SubnetLatencyDict(TypedDict):
     per_workload: dict[str, float]
     noisy: dict[str, bool]
     iqr_ms: dict[str, float]
+    busy: dict[str, bool]
+    cached: dict[str, bool]
+    measured_at: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,36 @@ class SubnetLatency:
     per_workload: dict[str, float] = field(default_factory=dict)  # ms per workload (the
     # profile's timer.statistic of the runs)
     measurements: tuple[Measurement, ...] = ()
+    cached: tuple[bool, ...] = ()  # per measurement: read back from the store, not timed now
+
+    @property
+    def from_store(self) -> bool:
+        """Every figure came from the store (an earlier measurement)."""
+        return bool(self.cached) and all(self.cached)
+
+    @property
+    def busy(self) -> bool:
+        return any(m.busy for m in self.measurements)
 
     def to_dict(self) -> SubnetLatencyDict:
         return {"hw": self.hw, "subnet": self.subnet, "subnet_key": self.subnet_key,
                 "latency_ms": self.latency_ms, "primary": self.primary,
                 "per_workload": self.per_workload,
                 "noisy": {m_name(m): m.noisy for m in self.measurements},
-                "iqr_ms": {m_name(m): m.iqr_ms for m in self.measurements}}
+                "iqr_ms": {m_name(m): m.iqr_ms for m in self.measurements},
+                "busy": {m_name(m): m.busy for m in self.measurements},
+                "cached": {m_name(m): c for m, c in zip(self.measurements, self.cached,
+                                                        strict=True)},
+                "measured_at": {m_name(m): when(m) for m in self.measurements}}
+
+
+def when(m: Measurement) -> str:
+    """The record's date and time (UTC), or "unknown" for records from before it was kept."""
+    if not m.measured_at:
+        return "unknown"
+    import datetime as dt
+    return dt.datetime.fromtimestamp(m.measured_at, dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC")
 
 
 def m_name(m: Measurement) -> str:
@@ -66,18 +94,21 @@ def m_name(m: Measurement) -> str:
 
 def measure_subnet(hw: HardwareProfile | str, sn: Supernet, spec: SubnetSpec,
                    store: Storage | None = None, workloads_: str = "all",
-                   force: bool = False, backend: Backend | None = None) -> SubnetLatency:
+                   force: bool = False, backend: Backend | None = None,
+                   quiet: Quiet | None = None) -> SubnetLatency:
     """Time `spec` cut from `sn` on `hw`. `workloads_`: "all" of the profile's workloads or
     only the two the "primary" metric needs."""
-    return measure_subnets(hw, sn, [spec], store, workloads_, force, backend)[0]
+    return measure_subnets(hw, sn, [spec], store, workloads_, force, backend, quiet)[0]
 
 
 def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetSpec],
                     store: Storage | None = None, workloads_: str = "all",
-                    force: bool = False, backend: Backend | None = None) -> list[SubnetLatency]:
+                    force: bool = False, backend: Backend | None = None,
+                    quiet: Quiet | None = None) -> list[SubnetLatency]:
     """Time several subnets in one interleaved group (round-robin, so that a slow spell of a
     shared machine falls on all of them alike and their ratios stay fair). Records found in
-    `store` are reused; new ones are stored."""
+    `store` are reused (marked `cached`); new ones are stored. Before timing, the machine is
+    checked as `profile_layers` does (`quiet`)."""
     from hwnas.profilers import programs
 
     hw = load_profile(hw) if isinstance(hw, str) else hw
@@ -100,8 +131,10 @@ def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetS
                 if rec is not None and "times_ms" in rec:
                     found[i, k] = Measurement.from_dict(rec)
     todo = [(i, k) for i, row in enumerate(jobs) for k in range(len(row)) if (i, k) not in found]
+    cached = set(found)
     if todo:
-        found.update(_time(hw, sn, specs, jobs, todo, backend, fp, fp_key, store))
+        found.update(_time(hw, sn, specs, jobs, todo, backend, fp, fp_key, store,
+                           quiet or quiet_for(hw.interference)))
     pre, dec = hw.primary_workloads
     out = []
     for i, spec in enumerate(specs):
@@ -109,7 +142,8 @@ def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetS
         per = {w.name: m.value_ms(hw.timer.statistic) for w, m in zip(chosen, ms, strict=True)}
         latency = hw.primary.compose(per[pre], per.get(dec, 0.0))
         out.append(SubnetLatency(hw.name, spec.to_json(), spec.key(), latency,
-                                 hw.primary.describe(), per, ms))
+                                 hw.primary.describe(), per, ms,
+                                 tuple((i, k) in cached for k in range(len(chosen)))))
     return out
 
 
@@ -136,26 +170,31 @@ def _chosen(hw: HardwareProfile, which: str) -> list[Workload]:
 
 def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
           jobs: list[list[TimingSpec]], todo: list[tuple[int, int]], backend: Backend,
-          fp: Fingerprint, fp_key: str,
-          store: Storage | None) -> dict[tuple[int, int], Measurement]:
+          fp: Fingerprint, fp_key: str, store: Storage | None,
+          quiet: Quiet) -> dict[tuple[int, int], Measurement]:
     from hwnas.profilers import programs
 
     backend.setup(hw)
+    quiet.before_group(f"timing {len(specs)} subnet(s)")
     models = {i: sn.extract(specs[i]) for i in sorted({i for i, _ in todo})}
     runnables = [backend.prepare(programs.subnet_program(models[i], sn.arch, specs[i].kv_heads,
                                                          jobs[i][k]), hw) for i, k in todo]
     before = backend.telemetry(hw)
+    started = quiet.reader()
     out: dict[tuple[int, int], Measurement] = {}
 
     def on_result(n: int, timed: Timed) -> None:
         i, k = todo[n]
+        load = MachineLoad.between(started, quiet.reader())
         fingerprint: dict[str, object] = fp.to_dict()
         after = backend.telemetry(hw)
         if before or after:
             fingerprint["telemetry"] = {"before": before, "after": after}
         m = Measurement(spec=jobs[i][k], times_ms=timed.times_ms, fingerprint=fingerprint,
                         noise_threshold=hw.timer.noise_threshold,
-                        remeasured=timed.attempts - 1)
+                        remeasured=timed.attempts - 1,
+                        interference=dict(load.to_dict(hw.interference)),
+                        measured_at=time.time())
         out[i, k] = m
         if store is not None:
             store.put_measurement(jobs[i][k].key(fp_key), hw=hw.name, model=sn.arch.key(),
