@@ -127,6 +127,10 @@ def test_profile_records_carry_their_readings_and_busy_flag(tmp_path):
     rec = store.measurements(kind="layer")[0]
     assert rec["busy"] and rec["interference"]["others_cores"] > 1.0
     assert Measurement.from_dict(rec).busy and rec["measured_at"] > 0
+    from hwnas.predictors.data import load_profile_data
+
+    data = load_profile_data(store, hw.name, _shape().arch.key(), "tiny")
+    assert data.busy_layers == 1.0 and data.busy_subnets == 0.0  # what reports warn about
 
     quiet_store = Store(tmp_path / "q.sqlite")
     calm = FakeMachine([0.0])

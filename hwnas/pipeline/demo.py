@@ -125,6 +125,10 @@ def profile_and_predict(s: DemoSettings, store: Storage, say: Say) -> PredictorS
         prof = profile_layers(t.hw, shape, store, budget_s=s.profile_min * 60.0)
     say(f"    {prof.measured} measured now, {prof.already} already stored, "
         f"{prof.missing} left for a re-run")
+    if prof.busy or prof.waited_s:
+        say(f"    the machine was busy with other work: waited {prof.waited_s:.0f} s for "
+            f"quiet; {prof.busy} records timed anyway are marked busy (their figures may be "
+            "slow)")
     specs = ho.holdout_specs(t.space, s.holdout) + ho.train_subnet_specs(t.space,
                                                                            s.train_subnets)
     say(f"2/4 latency predictors: measuring {len(specs)} whole subnets (stored ones are "
@@ -138,6 +142,9 @@ def profile_and_predict(s: DemoSettings, store: Storage, say: Say) -> PredictorS
     main = rep.latency[MAIN]["primary"]
     say(f"    {MAIN}: held-out MAPE {main['mape']:.1f}%, within ±10% "
         f"{main['within_10'] * 100:.0f}% of {rep.n_holdout} subnets")
+    for note in rep.notes:
+        if note.startswith("WARNING"):
+            say(f"    {note}")
     return PredictorStage(profile=prof, trained=trained, report_dir=folder,
                           latency_metrics=main, n_holdout=rep.n_holdout)
 

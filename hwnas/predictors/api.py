@@ -303,6 +303,12 @@ def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
                      "measuring. These figures describe that noise more than the predictors; "
                      "re-measure on a quiet machine into a fresh store (`hwnas --cache-dir DIR "
                      "profile ...`, then `hwnas --cache-dir DIR predictors report --measure`)")
+    if max(data.busy_layers, data.busy_subnets) > 0:
+        notes.append(f"WARNING: {data.busy_layers:.0%} of the layer records and "
+                     f"{data.busy_subnets:.0%} of the whole-subnet records were timed while "
+                     "other work used the machine beyond the profile's interference limits "
+                     "(records marked busy): their figures may be slow and these accuracies may "
+                     "not hold on a quiet machine")
     if len(held) < n_holdout:
         notes.append(f"only {len(held)} of the {n_holdout} requested held-out subnets are "
                      "measured")

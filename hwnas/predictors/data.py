@@ -98,6 +98,8 @@ class ProfileData:
     statistic: str = "median"
     noisy_layers: float = 0.0  # share of layer records the profiler flagged noisy
     noisy_subnets: float = 0.0  # share of whole-subnet records flagged noisy
+    busy_layers: float = 0.0  # share of layer records timed on a busy machine
+    busy_subnets: float = 0.0  # share of whole-subnet records timed on a busy machine
 
     def workloads(self) -> list[Workload]:
         return sorted({s.workload for s in self.layers})
@@ -141,12 +143,15 @@ def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
                        subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
                        data_hash=_hash(layer_recs) + ("" if statistic == "median" else
                                                       f"-{statistic}"),
-                       statistic=statistic, noisy_layers=_noisy_share(layer_recs),
-                       noisy_subnets=_noisy_share(subnet_recs))
+                       statistic=statistic, noisy_layers=_share(layer_recs, "noisy"),
+                       noisy_subnets=_share(subnet_recs, "noisy"),
+                       busy_layers=_share(layer_recs, "busy"),
+                       busy_subnets=_share(subnet_recs, "busy"))
 
 
-def _noisy_share(recs: list[Record]) -> float:
-    return float(np.mean([bool(r.get("noisy")) for r in recs])) if recs else 0.0
+def _share(recs: list[Record], flag: str) -> float:
+    """The share of records carrying `flag` ("noisy", "busy")."""
+    return float(np.mean([bool(r.get(flag)) for r in recs])) if recs else 0.0
 
 
 def _layer_sample(rec: Record, statistic: str) -> LayerSample:
