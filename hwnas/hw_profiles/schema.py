@@ -164,7 +164,8 @@ class InterferenceSettings(_Frozen):
 
     probe_s: float = Field(default=0.5, ge=0, le=60)  # read the machine this long before each
     # timed group; 0: no check before (records still carry their readings)
-    max_others_cores: float = Field(default=0.3, ge=0, le=4096)  # CPU use of other processes
+    max_others_cores: float = Field(default=0.25, ge=0, le=4096)  # CPU use of other processes
+    # (cores; an idle machine reads about 0.01)
     max_steal: float = Field(default=0.05, ge=0, le=1)  # share of CPU time stolen (VMs)
     on_busy: Literal["wait", "refuse", "proceed"] = "wait"  # wait: up to max_wait_s, then
     # time flagged; refuse: up to max_wait_s, then stop with an error; proceed: time flagged
