@@ -376,7 +376,7 @@ def test_measure_subnets_times_several_in_one_group(tmp_path, fake_hw, monkeypat
 
     monkeypatch.setattr(subnet_mod, "measure_group", spy)
     both = subnet_mod.measure_subnets(fake_hw, sn, specs, workloads_="primary")
-    assert groups == [4]  # 2 subnets x 2 primary workloads, one interleaved group
+    assert groups == [6]  # 2 subnets x 2 primary workloads + a reference layer per workload
     alone = [measure_subnet(fake_hw, sn, s, workloads_="primary") for s in specs]
     assert [b.subnet_key for b in both] == [s.key() for s in specs]
     assert [b.latency_ms for b in both] == pytest.approx([x.latency_ms for x in alone], rel=0.05)

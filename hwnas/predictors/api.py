@@ -125,7 +125,8 @@ def train(t: HardwareTarget, store: Storage, *, seed: int = 0, tasks: list[str] 
     from hwnas.predictors.train import train_accuracy, train_latency
 
     statistic = statistic or t.hw.timer.statistic
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic)
+    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic,
+                             t.hw.timer.rescale_subnets)
     train_subnets, _ = ho.split_subnets(t.space, data.subnets, 0)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, train_subnets, seed)
     latency_dir = None
@@ -283,7 +284,8 @@ def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
     from hwnas.predictors import report as rp
 
     statistic = statistic or t.hw.timer.statistic
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic)
+    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic,
+                             t.hw.timer.rescale_subnets)
     train_subnets, held = ho.split_subnets(t.space, data.subnets, n_holdout)
     need = {t.primary.prefill.name, t.primary.decode.name}
     held = [s for s in held if need <= set(s.per_workload)]
@@ -303,6 +305,12 @@ def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
                      "measuring. These figures describe that noise more than the predictors; "
                      "re-measure on a quiet machine into a fresh store (`hwnas --cache-dir DIR "
                      "profile ...`, then `hwnas --cache-dir DIR predictors report --measure`)")
+    if data.speed_scales:
+        sc = sorted(data.speed_scales)
+        notes.append(f"whole-subnet figures put on the layer profile's footing by the "
+                     f"reference layer timed beside them ({len(sc)} records; scale median "
+                     f"{sc[len(sc) // 2]:.3f}, range {sc[0]:.3f}-{sc[-1]:.3f}); "
+                     "`timer.rescale_subnets: false` in the profile turns this off")
     if max(data.busy_layers, data.busy_subnets) > 0:
         notes.append(f"WARNING: {data.busy_layers:.0%} of the layer records and "
                      f"{data.busy_subnets:.0%} of the whole-subnet records were timed while "

@@ -100,6 +100,8 @@ class ProfileData:
     noisy_subnets: float = 0.0  # share of whole-subnet records flagged noisy
     busy_layers: float = 0.0  # share of layer records timed on a busy machine
     busy_subnets: float = 0.0  # share of whole-subnet records timed on a busy machine
+    speed_scales: tuple[float, ...] = ()  # per rescaled whole-subnet record: the layer
+    # profile's reference layer over the same layer timed beside the subnet
 
     def workloads(self) -> list[Workload]:
         return sorted({s.workload for s in self.layers})
@@ -115,8 +117,13 @@ def statistic_ms(rec: Record, statistic: str = "median") -> float:
 
 
 def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
-                      statistic: str = "median") -> ProfileData:
-    """Layer, fixed-part and subnet measurements of profile `hw` for model shape `arch_key`."""
+                      statistic: str = "median", rescale: bool = True) -> ProfileData:
+    """Layer, fixed-part and subnet measurements of profile `hw` for model shape `arch_key`.
+
+    `rescale`: whole-subnet figures are put on the layer profile's footing by the reference
+    layer timed beside them (`rescaled_ms`), so a machine that ran slower or faster when a
+    subnet was measured than when the layers were profiled does not read as predictor
+    error."""
     layer_recs = store.measurements(hw=hw, model=arch_key, kind="layer")
     if not layer_recs:
         raise InputError(f"no layer measurements in the store for hardware profile '{hw}' and "
@@ -137,7 +144,10 @@ def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
         raise InputError(f"the store has layer measurements but no embedding/head measurements "
                          f"for workload(s) {', '.join(missing)} of profile '{hw}', model "
                          f"'{model}'; {_profile_hint(hw, model)}")
-    subnets = load_subnet_samples(store, hw, arch_key, statistic)
+    reference = {(s.workload.name, s.width, s.kv_heads): s.ms for s in layers}
+    scales: list[float] = []
+    subnets = load_subnet_samples(store, hw, arch_key, statistic,
+                                  reference if rescale else None, scales)
     subnet_recs = store.measurements(hw=hw, model=arch_key, kind="subnet")
     return ProfileData(hw=hw, arch_key=arch_key, layers=layers, fixed_ms=fixed_ms,
                        subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
@@ -146,7 +156,8 @@ def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
                        statistic=statistic, noisy_layers=_share(layer_recs, "noisy"),
                        noisy_subnets=_share(subnet_recs, "noisy"),
                        busy_layers=_share(layer_recs, "busy"),
-                       busy_subnets=_share(subnet_recs, "busy"))
+                       busy_subnets=_share(subnet_recs, "busy"),
+                       speed_scales=tuple(scales))
 
 
 def _share(recs: list[Record], flag: str) -> float:
@@ -161,14 +172,43 @@ def _layer_sample(rec: Record, statistic: str) -> LayerSample:
                        timed_s=float(np.sum(rec.get("times_ms", ()))) / 1000.0)
 
 
-def load_subnet_samples(store: Storage, hw: str, arch_key: str,
-                        statistic: str = "median") -> tuple[SubnetSample, ...]:
+def rescaled_ms(rec: Record, statistic: str,
+                reference: dict[tuple[str, int, int], float]) -> tuple[float, float | None]:
+    """A whole-subnet record's figure on the layer profile's footing: its value times the
+    profile's reference layer over the same layer timed beside it (both under `statistic`).
+    Returns (value, scale); scale is None (value as stored) without a usable reference."""
+    value = statistic_ms(rec, statistic)
+    ref = rec.get("reference") or {}
+    times = ref.get("times_ms") or ()
+    key = (Workload.from_dict(rec["spec"]).name, ref.get("width"), ref.get("kv_heads"))
+    base = reference.get(key)  # type: ignore[arg-type]
+    if not times or base is None:
+        return value, None
+    beside = pick_ms(float(np.median(times)), times, statistic)
+    if beside <= 0:
+        return value, None
+    scale = base / beside
+    return value * scale, scale
+
+
+def load_subnet_samples(store: Storage, hw: str, arch_key: str, statistic: str = "median",
+                        reference: dict[tuple[str, int, int], float] | None = None,
+                        scales: list[float] | None = None) -> tuple[SubnetSample, ...]:
+    """Whole-subnet figures per workload; with `reference` (the layer profile's figure per
+    (workload, width, kv)), each put on the layer profile's footing (`rescaled_ms`), the
+    scales used appended to `scales`."""
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in store.measurements(hw=hw, model=arch_key, kind="subnet"):
         spec = r["spec"]
         if not spec.get("subnet"):
             continue
-        per[spec["subnet"]][Workload.from_dict(spec).name].append(statistic_ms(r, statistic))
+        if reference is None:
+            value = statistic_ms(r, statistic)
+        else:
+            value, scale = rescaled_ms(r, statistic, reference)
+            if scale is not None and scales is not None:
+                scales.append(scale)
+        per[spec["subnet"]][Workload.from_dict(spec).name].append(value)
     out = []
     for spec_json, wls in per.items():
         sn = SubnetSpec.from_dict(json.loads(spec_json), "stored subnet measurement")

@@ -180,7 +180,7 @@ class Quiet:
                 "kept), or let it time anyway with --on-busy proceed (records are flagged "
                 "busy)")
         if why:
-            tell(f"machine still busy after waiting {waited:.0f} s: timing {what} anyway; "
+            tell(f"machine still busy after waiting {waited:.0f} s; going on with {what}: "
                  "its records are flagged busy")
         return load
 

@@ -90,6 +90,9 @@ class Measurement:
     interference: dict[str, object] = field(default_factory=dict)  # MachineLoad.to_dict()
     # over the record's timed window
     measured_at: float = 0.0  # time.time() when it was taken (0: not recorded)
+    reference: dict[str, object] = field(default_factory=dict)  # whole subnets: the
+    # full-width layer (width, kv_heads, units, times_ms) timed in context beside them, in
+    # the same group, so a figure can be put on the layer profile's footing
 
     @property
     def busy(self) -> bool:
@@ -124,7 +127,7 @@ class Measurement:
                 "protocol": self.protocol, "noise_threshold": self.noise_threshold,
                 "remeasured": self.remeasured, "units": self.units,
                 "interference": self.interference, "busy": self.busy,
-                "measured_at": self.measured_at}
+                "measured_at": self.measured_at, "reference": self.reference}
 
     @classmethod
     def from_dict(cls, d: Record) -> Measurement:
@@ -133,4 +136,4 @@ class Measurement:
                    noise_threshold=d.get("noise_threshold", 0.1),
                    remeasured=d.get("remeasured", 0), units=d.get("units", 1),
                    interference=d.get("interference", {}),
-                   measured_at=d.get("measured_at", 0.0))
+                   measured_at=d.get("measured_at", 0.0), reference=d.get("reference", {}))

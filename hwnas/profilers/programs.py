@@ -194,6 +194,19 @@ def layer_program(arch: ArchInfo, config: PretrainedConfig,
                    units=len(steps))
 
 
+DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
+
+
+def build_layer_chain(arch: ArchInfo, layer_config: PretrainedConfig, dtype: str,
+                      cache_bytes: int, multiple: float) -> list[nn.Module]:
+    """Copies of one layer variant (distinct weights) enough to exceed the last-level cache
+    `multiple` times over (`chain_length`), so each is timed with its weights cold."""
+    first = build_layer(arch, layer_config)
+    nbytes = sum(p.numel() for p in first.parameters()) * DTYPE_BYTES.get(dtype, 4)
+    k = chain_length(nbytes, cache_bytes, multiple)
+    return [first] + [build_layer(arch, layer_config, seed=i) for i in range(1, k)]
+
+
 def chain_length(layer_bytes: int, cache_bytes: int, multiple: float,
                  most: int = MAX_CHAIN) -> int:
     """How many copies of a layer to chain so that their weights exceed `multiple` times the

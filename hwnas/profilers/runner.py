@@ -198,22 +198,10 @@ def _build_program(ctx: _Context, job: Job) -> Program:
         return programs.head_program(arch, config, spec)
     key = (int(spec.width or 0), int(spec.kv_heads or 0))
     if key not in ctx.layers:
-        ctx.layers[key] = _layer_chain(ctx, _layer_config(ctx.sn, *key))
+        ctx.layers[key] = programs.build_layer_chain(arch, _layer_config(ctx.sn, *key),
+                                                     ctx.hw.dtype, ctx.cache_bytes,
+                                                     ctx.hw.timer.in_context)
     return programs.layer_program(arch, _layer_config(ctx.sn, *key), ctx.layers[key], spec)
-
-
-_DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
-
-
-def _layer_chain(ctx: _Context, config: PretrainedConfig) -> list[nn.Module]:
-    """Copies of one layer variant (distinct weights) enough to exceed the last-level cache
-    `timer.in_context` times over, so each is timed with its weights cold."""
-    from hwnas.profilers import programs
-
-    first = programs.build_layer(ctx.sn.arch, config)
-    nbytes = sum(p.numel() for p in first.parameters()) * _DTYPE_BYTES.get(ctx.hw.dtype, 4)
-    k = programs.chain_length(nbytes, ctx.cache_bytes, ctx.hw.timer.in_context)
-    return [first] + [programs.build_layer(ctx.sn.arch, config, seed=i) for i in range(1, k)]
 
 
 def _layer_config(sn: Shaped, width: int, kv_heads: int) -> PretrainedConfig:

@@ -19,7 +19,7 @@ from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
 from hwnas.profilers.interference import MachineLoad, Quiet, quiet_for
 from hwnas.profilers.jobs import base_spec, workloads
 from hwnas.profilers.measurement import Measurement, TimingSpec
-from hwnas.profilers.timer import Timed, measure_group
+from hwnas.profilers.timer import PerUnit, Runnable, Timed, measure_group
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.store import Storage
 from hwnas.supernet.space import SubnetSpec
@@ -172,34 +172,75 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
           jobs: list[list[TimingSpec]], todo: list[tuple[int, int]], backend: Backend,
           fp: Fingerprint, fp_key: str, store: Storage | None,
           quiet: Quiet) -> dict[tuple[int, int], Measurement]:
+    """Time the `todo` (subnet, workload) pairs interleaved, with one reference per workload:
+    the full-width layer timed in context as the profile times it, so that a record can be
+    put on the layer profile's footing (`Measurement.reference`), whenever it was taken."""
     from hwnas.profilers import programs
 
     backend.setup(hw)
     quiet.before_group(f"timing {len(specs)} subnet(s)")
     models = {i: sn.extract(specs[i]) for i in sorted({i for i, _ in todo})}
-    runnables = [backend.prepare(programs.subnet_program(models[i], sn.arch, specs[i].kv_heads,
-                                                         jobs[i][k]), hw) for i, k in todo]
+    runnables: list[Runnable] = [
+        backend.prepare(programs.subnet_program(models[i], sn.arch, specs[i].kv_heads,
+                                                jobs[i][k]), hw) for i, k in todo]
+    ref_workloads = sorted({k for _, k in todo})
+    refs = _references(hw, sn, backend, [jobs[todo[0][0]][k] for k in ref_workloads])
+    runnables += [r for _, r in refs]
     before = backend.telemetry(hw)
     started = quiet.reader()
-    out: dict[tuple[int, int], Measurement] = {}
+    timed: dict[int, Timed] = {}
+    loads: dict[int, MachineLoad] = {}
 
-    def on_result(n: int, timed: Timed) -> None:
-        i, k = todo[n]
-        load = MachineLoad.between(started, quiet.reader())
+    def on_result(n: int, t: Timed) -> None:
+        timed[n] = t
+        loads[n] = MachineLoad.between(started, quiet.reader())
+
+    measure_group(runnables, hw.timer, None, on_result)
+    after = backend.telemetry(hw)
+    out: dict[tuple[int, int], Measurement] = {}
+    for n, (i, k) in enumerate(todo):
         fingerprint: dict[str, object] = fp.to_dict()
-        after = backend.telemetry(hw)
         if before or after:
             fingerprint["telemetry"] = {"before": before, "after": after}
-        m = Measurement(spec=jobs[i][k], times_ms=timed.times_ms, fingerprint=fingerprint,
+        r = len(todo) + ref_workloads.index(k)
+        ref_spec, ref_run = refs[ref_workloads.index(k)]
+        reference: dict[str, object] = {} if r not in timed else {
+            "width": ref_spec.width, "kv_heads": ref_spec.kv_heads, "units": ref_run.units,
+            "times_ms": list(timed[r].times_ms)}
+        m = Measurement(spec=jobs[i][k], times_ms=timed[n].times_ms, fingerprint=fingerprint,
                         noise_threshold=hw.timer.noise_threshold,
-                        remeasured=timed.attempts - 1,
-                        interference=dict(load.to_dict(hw.interference)),
-                        measured_at=time.time())
+                        remeasured=timed[n].attempts - 1,
+                        interference=dict(loads[n].to_dict(hw.interference)),
+                        measured_at=time.time(), reference=reference)
         out[i, k] = m
         if store is not None:
             store.put_measurement(jobs[i][k].key(fp_key), hw=hw.name, model=sn.arch.key(),
                                   kind="subnet", median_ms=m.median_ms, noisy=m.noisy,
                                   record=m.to_dict())
+    return out
 
-    measure_group(runnables, hw.timer, None, on_result)
+
+def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
+                subnet_specs: list[TimingSpec]) -> list[tuple[TimingSpec, PerUnit]]:
+    """For each workload (given by one subnet job at it), the full-width, full-KV layer
+    record's program as the layer profile times it (a chain in context), read per copy."""
+    import contextlib
+    import dataclasses
+
+    import torch
+
+    from hwnas.profilers import programs
+
+    width, kv = max(sn.space.width_choices), max(sn.space.kv_choices)
+    config = sn.layer_config(width, kv)
+    real = getattr(backend, "needs_weights", True)
+    with contextlib.nullcontext() if real else torch.device("meta"):
+        chain = programs.build_layer_chain(sn.arch, config, hw.dtype, backend.cache_bytes(hw),
+                                           hw.timer.in_context)
+        out = []
+        for job in subnet_specs:
+            spec = dataclasses.replace(job, target="layer", width=width, kv_heads=kv,
+                                       subnet=None)
+            prog = programs.layer_program(sn.arch, config, chain, spec)
+            out.append((spec, PerUnit(backend.prepare(prog, hw), prog.units)))
     return out

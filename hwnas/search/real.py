@@ -68,7 +68,8 @@ def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder
     if (folder / persist.SIDECAR).is_file():
         return persist.load_latency(folder, None, False)
     t = resolve_target(hw, model)
-    data = load_profile_data(store, t.hw.name, t.arch_key, model, t.hw.timer.statistic)
+    data = load_profile_data(store, t.hw.name, t.arch_key, model, t.hw.timer.statistic,
+                             t.hw.timer.rescale_subnets)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, data.subnets, seed)
     persist.save_latency(bundle, folder, t.hw.to_dict(), model)
     return persist.load_latency(folder, None, False)

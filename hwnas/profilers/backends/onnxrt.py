@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 PROVIDERS = ["CPUExecutionProvider"]
 
 
+_POOL: list[int] = []  # the size of this process's global ORT thread pool, once created
+
+
+def shared_pool(threads: int) -> bool:
+    """Create (once per process) ONNX Runtime's global intra-op thread pool of `threads`
+    threads; False when the process already has one of another size (then sessions keep
+    their own pools)."""
+    if not _POOL:
+        import onnxruntime as ort
+
+        ort.set_global_thread_pool_sizes(threads, 1)
+        _POOL.append(threads)
+    return _POOL[0] == threads
+
+
 class OnnxRuntime(CpuDevice):
     name = "onnxruntime"
     libraries = ("torch", "transformers", "onnxruntime")
@@ -37,13 +52,19 @@ class OnnxRuntime(CpuDevice):
 
     def setup(self, hw: HardwareProfile) -> None:
         set_torch_threads(hw)  # for the export
+        shared_pool(threads_for(hw))
 
     def session(self, path: Path, hw: HardwareProfile) -> onnxruntime.InferenceSession:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads_for(hw)
-        opts.inter_op_num_threads = 1
+        if shared_pool(threads_for(hw)):
+            # every session of a timed group runs on one pool: an idle session's threads
+            # spinning after its run would otherwise compete with the next session's run
+            opts.use_per_session_threads = False
+        else:
+            opts.intra_op_num_threads = threads_for(hw)
+            opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
