@@ -64,7 +64,12 @@ def test_load_between_subtracts_our_own_cpu_time():
     assert load.steal == pytest.approx(0.1) and load.runnable == 2
     d = load.to_dict(settings())
     assert d["busy"] and "0.50 cores" in d["reasons"][0]
-    assert not load.to_dict(settings(max_others_cores=1.0, max_steal=0.2))["busy"]
+    quiet_enough = settings(max_others_cores=1.0, max_others_cores_timing=1.0, max_steal=0.2)
+    assert not load.to_dict(quiet_enough)["busy"]
+    # while we time on every core, other work shows less: its own (lower) limit applies
+    idle_only = settings(max_others_cores=1.0, max_others_cores_timing=0.1, max_steal=0.2)
+    assert not load.reasons(idle_only) and load.to_dict(idle_only)["busy"]
+    assert "while timing" in load.to_dict(idle_only)["reasons"][0]
 
 
 def test_real_readings_see_another_busy_process():

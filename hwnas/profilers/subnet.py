@@ -220,10 +220,14 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
     return out
 
 
+_REFERENCES: dict[tuple[object, str, TimingSpec], tuple[TimingSpec, PerUnit]] = {}
+
+
 def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
                 subnet_specs: list[TimingSpec]) -> list[tuple[TimingSpec, PerUnit]]:
     """For each workload (given by one subnet job at it), the full-width, full-KV layer
-    record's program as the layer profile times it (a chain in context), read per copy."""
+    record's program as the layer profile times it (a chain in context), read per copy.
+    Prepared once per process, backend and workload (an ONNX export is slow)."""
     import contextlib
     import dataclasses
 
@@ -232,15 +236,17 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
     from hwnas.profilers import programs
 
     width, kv = max(sn.space.width_choices), max(sn.space.kv_choices)
-    config = sn.layer_config(width, kv)
-    real = getattr(backend, "needs_weights", True)
-    with contextlib.nullcontext() if real else torch.device("meta"):
-        chain = programs.build_layer_chain(sn.arch, config, hw.dtype, backend.cache_bytes(hw),
-                                           hw.timer.in_context)
-        out = []
-        for job in subnet_specs:
-            spec = dataclasses.replace(job, target="layer", width=width, kv_heads=kv,
-                                       subnet=None)
-            prog = programs.layer_program(sn.arch, config, chain, spec)
-            out.append((spec, PerUnit(backend.prepare(prog, hw), prog.units)))
-    return out
+    specs = [dataclasses.replace(job, target="layer", width=width, kv_heads=kv, subnet=None)
+             for job in subnet_specs]
+    keys = [(backend, hw.model_dump_json(), spec) for spec in specs]  # holds the backend
+    missing = [(k, spec) for k, spec in zip(keys, specs, strict=True) if k not in _REFERENCES]
+    if missing:
+        config = sn.layer_config(width, kv)
+        real = getattr(backend, "needs_weights", True)
+        with contextlib.nullcontext() if real else torch.device("meta"):
+            chain = programs.build_layer_chain(sn.arch, config, hw.dtype,
+                                               backend.cache_bytes(hw), hw.timer.in_context)
+            for key, spec in missing:
+                prog = programs.layer_program(sn.arch, config, chain, spec)
+                _REFERENCES[key] = (spec, PerUnit(backend.prepare(prog, hw), prog.units))
+    return [_REFERENCES[k] for k in keys]
