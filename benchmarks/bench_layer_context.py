@@ -21,54 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
-import torch
-from torch import nn
 
 from hwnas.hw_profiles import load_profile
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers import programs
+from hwnas.profilers.backends.base import cpu_cache_bytes
 from hwnas.profilers.backends.torch_cpu import TorchCPU
 from hwnas.profilers.jobs import base_spec
-from hwnas.profilers.timer import measure_group
-
-
-class Chain(nn.Module):
-    """k decoder layers, each feeding the next, each with its own past."""
-
-    def __init__(self, steps: list[nn.Module]) -> None:
-        super().__init__()
-        self.steps = nn.ModuleList(steps)
-
-    def forward(self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                *past: torch.Tensor) -> torch.Tensor:
-        for i, step in enumerate(self.steps):
-            hidden = step(hidden, cos, sin, *past[2 * i:2 * i + 2])
-        return hidden
-
-
-class PerLayer:
-    def __init__(self, runnable: object, k: int) -> None:
-        self.r, self.k = runnable, k
-
-    def time_once(self) -> float:
-        return self.r.time_once() / self.k  # type: ignore[attr-defined]
-
-
-def llc_bytes() -> int:
-    best = 0
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    for d in os.listdir(base) if os.path.isdir(base) else []:
-        try:
-            size = open(f"{base}/{d}/size").read().strip()
-        except OSError:
-            continue
-        mult = {"K": 1024, "M": 1024 ** 2}.get(size[-1], 1)
-        best = max(best, int(size.rstrip("KM")) * mult)
-    return best or 32 * 1024 ** 2
+from hwnas.profilers.timer import PerUnit, measure_group
 
 
 def main() -> int:
@@ -91,7 +54,7 @@ def main() -> int:
                                  for lv in np.linspace(0.15, 0.9, args.subnets - 1)]
     variants = sorted({(w, kv) for s in specs
                        for w, kv in zip(s.intermediate_size, s.kv_heads, strict=True)})
-    llc = llc_bytes()
+    llc = cpu_cache_bytes()
     out: dict[str, object] = {"llc_bytes": llc, "threads": args.threads, "workloads": {}}
     print(f"LLC {llc / 2**20:.0f} MiB, {len(variants)} layer variants, {len(specs)} subnets")
     for wname in args.workloads.split(","):
@@ -108,10 +71,8 @@ def main() -> int:
             nbytes = sum(p.numel() * 4 for p in layer.parameters())
             k = max(2, -(-2 * llc // nbytes))
             steps = [programs.build_layer(sn.arch, cfg, seed=i) for i in range(k)]
-            ins = programs.layer_inputs(sn.arch, cfg, spec)
-            past = list(ins[3:]) * k if phase == "decode" else []
-            chain = programs.Program(spec, Chain(steps).eval(), (*ins[:3], *past), ())
-            runnables.append(PerLayer(backend.prepare(chain, hw), k))
+            chain = programs.layer_program(sn.arch, cfg, steps, spec)  # what profiles run
+            runnables.append(PerUnit(backend.prepare(chain, hw), k))
             labels.append(("chain", width, kv))
         for kind in ("embed", "head"):
             spec = base_spec(hw, sn.arch, kind, w)
