@@ -45,7 +45,8 @@ def test_predictor_data_rescales_a_subnet_measured_on_a_slower_machine(setup):
     sn, hw, store = setup
     measure_subnet(hw, sn, sn.space.full(), store=store)
     data = load_profile_data(store, hw.name, sn.arch.key(), "tiny")
-    assert len(data.speed_scales) == len(data.subnets[0].per_workload) and all(abs(s - 1) < 0.05 for s in data.speed_scales)
+    assert len(data.speed_scales) == len(data.subnets[0].per_workload)
+    assert all(abs(s - 1) < 0.05 for s in data.speed_scales)
     before = data.subnets[0].per_workload
 
     # the same record as if the machine had run at half speed when the subnet was measured
