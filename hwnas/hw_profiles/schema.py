@@ -151,6 +151,8 @@ class TimerSettings(_Frozen):
     # layer called alone keeps them cached: measured 45-52% fast at decode@144 on SmolLM2,
     # benchmarks/bench_layer_context.py); 0 times each layer alone
     in_context: float = Field(default=2.0, ge=0, le=64)
+    max_chain: int = Field(default=8, ge=1, le=256)  # at most this many copies (each ONNX
+    # export and each call grows with the chain)
     # whole subnets are timed beside the full-width layer (a reference); predictors put each
     # subnet figure on the layer profile's footing by it (the machine's speed drifts by 10-20%
     # over minutes on a shared VM: measured errors were autocorrelated in time order)

@@ -200,7 +200,8 @@ def _build_program(ctx: _Context, job: Job) -> Program:
     if key not in ctx.layers:
         ctx.layers[key] = programs.build_layer_chain(arch, _layer_config(ctx.sn, *key),
                                                      ctx.hw.dtype, ctx.cache_bytes,
-                                                     ctx.hw.timer.in_context)
+                                                     ctx.hw.timer.in_context,
+                                                     ctx.hw.timer.max_chain)
     return programs.layer_program(arch, _layer_config(ctx.sn, *key), ctx.layers[key], spec)
 
 

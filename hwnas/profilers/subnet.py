@@ -245,7 +245,8 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
         real = getattr(backend, "needs_weights", True)
         with contextlib.nullcontext() if real else torch.device("meta"):
             chain = programs.build_layer_chain(sn.arch, config, hw.dtype,
-                                               backend.cache_bytes(hw), hw.timer.in_context)
+                                               backend.cache_bytes(hw), hw.timer.in_context,
+                                               hw.timer.max_chain)
             for key, spec in missing:
                 prog = programs.layer_program(sn.arch, config, chain, spec)
                 _REFERENCES[key] = (spec, PerUnit(backend.prepare(prog, hw), prog.units))
