@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,6 +21,9 @@ from hwnas.cli._common import (
 from hwnas.cli._executor import EXECUTOR_OPT, RETRIES_OPT, SCHEDULER_OPT, WORKERS_OPT, executor_spec
 from hwnas.progress import ProgressEvent
 
+if TYPE_CHECKING:
+    from hwnas.hw_profiles import HardwareProfile
+
 HW_OPT = typer.Option(..., "--hw", help="Hardware profile name or YAML path.")
 FORCE_OPT = typer.Option(False, "--force", help="Measure even when the profile's pinned "
                                                 "fingerprint does not match this machine.")
@@ -35,7 +38,8 @@ MAX_WAIT_OPT = typer.Option(None, "--max-wait-s", min=0.0, help="Longest wait fo
                             "interference.max_wait_s, 120).")
 
 
-def with_interference(hw: str, on_busy: str | None, max_wait_s: float | None) -> Any:
+def with_interference(hw: str, on_busy: str | None,
+                      max_wait_s: float | None) -> HardwareProfile:
     """The profile, its interference settings overridden by the command's options."""
     from hwnas.errors import InputError
     from hwnas.hw_profiles import load_profile

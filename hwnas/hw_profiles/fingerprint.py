@@ -95,7 +95,6 @@ class Fingerprint:
     hwnas_version: str = ""
     git_hash: str = ""
     gpu: dict[str, object] = field(default_factory=dict)  # gpu_info(): identity and state
-    llc_bytes: int = 0  # the CPU's last-level cache (0: unknown); not part of the key
 
     @property
     def gpu_name(self) -> str:
@@ -186,7 +185,7 @@ def collect_fingerprint(device: str = "cpu", nvml: Nvml | None = None) -> Finger
         logical_cores=os.cpu_count() or 1, usable_cores=_usable_cores(),
         memory_gib=_memory_gib(), governor=_governor(), machine=platform.machine(),
         versions=library_versions(), hwnas_version=_version("hwnas"), git_hash=git_hash(),
-        gpu=gpu, llc_bytes=cpu_cache_bytes())
+        gpu=gpu)
 
 
 _SIZE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}

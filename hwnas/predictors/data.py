@@ -146,9 +146,8 @@ def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
                          f"'{model}'; {_profile_hint(hw, model)}")
     reference = {(s.workload.name, s.width, s.kv_heads): s.ms for s in layers}
     scales: list[float] = []
-    subnets = load_subnet_samples(store, hw, arch_key, statistic,
-                                  reference if rescale else None, scales)
     subnet_recs = store.measurements(hw=hw, model=arch_key, kind="subnet")
+    subnets = subnet_samples(subnet_recs, statistic, reference if rescale else None, scales)
     return ProfileData(hw=hw, arch_key=arch_key, layers=layers, fixed_ms=fixed_ms,
                        subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
                        data_hash=_hash(layer_recs) + ("" if statistic == "median" else
@@ -191,14 +190,20 @@ def rescaled_ms(rec: Record, statistic: str,
     return value * scale, scale
 
 
-def load_subnet_samples(store: Storage, hw: str, arch_key: str, statistic: str = "median",
-                        reference: dict[tuple[str, int, int], float] | None = None,
-                        scales: list[float] | None = None) -> tuple[SubnetSample, ...]:
-    """Whole-subnet figures per workload; with `reference` (the layer profile's figure per
-    (workload, width, kv)), each put on the layer profile's footing (`rescaled_ms`), the
-    scales used appended to `scales`."""
+def load_subnet_samples(store: Storage, hw: str, arch_key: str,
+                        statistic: str = "median") -> tuple[SubnetSample, ...]:
+    """The stored whole-subnet figures of (hw, arch_key), as measured."""
+    return subnet_samples(store.measurements(hw=hw, model=arch_key, kind="subnet"), statistic)
+
+
+def subnet_samples(recs: list[Record], statistic: str = "median",
+                   reference: dict[tuple[str, int, int], float] | None = None,
+                   scales: list[float] | None = None) -> tuple[SubnetSample, ...]:
+    """Whole-subnet records as figures per workload; with `reference` (the layer profile's
+    figure per (workload, width, kv)), each put on the layer profile's footing
+    (`rescaled_ms`), the scales used appended to `scales`."""
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in store.measurements(hw=hw, model=arch_key, kind="subnet"):
+    for r in recs:
         spec = r["spec"]
         if not spec.get("subnet"):
             continue

@@ -147,7 +147,6 @@ class Quiet:
                  reader: Reader = read_proc, sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings, self.say, self.reader, self.sleep = settings, say, reader, sleep
         self.waited_s = 0.0
-        self.refused: str | None = None
 
     def probe(self) -> MachineLoad:
         a = self.reader()
@@ -177,10 +176,9 @@ class Quiet:
             waited += pause + s.probe_s
             why = load.reasons(s)
         if why and s.on_busy == "refuse":
-            self.refused = "; ".join(why)
             raise BusyMachine(
                 f"the machine stayed busy for {self.waited_s:.0f} s before {what}: "
-                f"{self.refused}. Stop the other work and run again (what was measured is "
+                f"{'; '.join(why)}. Stop the other work and run again (what was measured is "
                 "kept), or let it time anyway with --on-busy proceed (records are flagged "
                 "busy)")
         if why:

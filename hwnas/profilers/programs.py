@@ -33,6 +33,8 @@ from hwnas.supernet.arch import ArchInfo
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
+    from hwnas.hw_profiles.schema import TimerSettings
+
 MAX_CHAIN = 8  # the default of `timer.max_chain`: tiny layers would chain thousands
 
 _FAMILY_MODULES = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
@@ -198,13 +200,13 @@ DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 
 
 def build_layer_chain(arch: ArchInfo, layer_config: PretrainedConfig, dtype: str,
-                      cache_bytes: int, multiple: float,
-                      most: int = MAX_CHAIN) -> list[nn.Module]:
+                      cache_bytes: int, timer: TimerSettings) -> list[nn.Module]:
     """Copies of one layer variant (distinct weights) enough to exceed the last-level cache
-    `multiple` times over (`chain_length`), so each is timed with its weights cold."""
+    `timer.in_context` times over, at most `timer.max_chain` (`chain_length`), so each is
+    timed with its weights cold."""
     first = build_layer(arch, layer_config)
     nbytes = sum(p.numel() for p in first.parameters()) * DTYPE_BYTES.get(dtype, 4)
-    k = chain_length(nbytes, cache_bytes, multiple, most)
+    k = chain_length(nbytes, cache_bytes, timer.in_context, timer.max_chain)
     return [first] + [build_layer(arch, layer_config, seed=i) for i in range(1, k)]
 
 

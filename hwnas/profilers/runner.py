@@ -178,13 +178,9 @@ def _label(job: Job) -> str:
 
 
 def _program(ctx: _Context, job: Job) -> Program:
-    import contextlib
+    from hwnas.profilers.backends.base import building
 
-    import torch
-
-    # a backend that runs nothing (the fake) gets shapes only: 7B-sized layers cost no memory
-    real = getattr(ctx.backend, "needs_weights", True)
-    with contextlib.nullcontext() if real else torch.device("meta"):
+    with building(ctx.backend):
         return _build_program(ctx, job)
 
 
@@ -200,8 +196,7 @@ def _build_program(ctx: _Context, job: Job) -> Program:
     if key not in ctx.layers:
         ctx.layers[key] = programs.build_layer_chain(arch, _layer_config(ctx.sn, *key),
                                                      ctx.hw.dtype, ctx.cache_bytes,
-                                                     ctx.hw.timer.in_context,
-                                                     ctx.hw.timer.max_chain)
+                                                     ctx.hw.timer)
     return programs.layer_program(arch, _layer_config(ctx.sn, *key), ctx.layers[key], spec)
 
 

@@ -178,7 +178,6 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
     from hwnas.profilers import programs
 
     backend.setup(hw)
-    quiet.before_group(f"timing {len(specs)} subnet(s)")
     models = {i: sn.extract(specs[i]) for i in sorted({i for i, _ in todo})}
     runnables: list[Runnable] = [
         backend.prepare(programs.subnet_program(models[i], sn.arch, specs[i].kv_heads,
@@ -186,6 +185,7 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
     ref_workloads = sorted({k for _, k in todo})
     refs = _references(hw, sn, backend, [jobs[todo[0][0]][k] for k in ref_workloads])
     runnables += [r for _, r in refs]
+    quiet.before_group(f"timing {len(specs)} subnet(s)")
     before = backend.telemetry(hw)
     started = quiet.reader()
     timed: dict[int, Timed] = {}
@@ -202,8 +202,9 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
         fingerprint: dict[str, object] = fp.to_dict()
         if before or after:
             fingerprint["telemetry"] = {"before": before, "after": after}
-        r = len(todo) + ref_workloads.index(k)
-        ref_spec, ref_run = refs[ref_workloads.index(k)]
+        j = ref_workloads.index(k)
+        r = len(todo) + j
+        ref_spec, ref_run = refs[j]
         reference: dict[str, object] = {} if r not in timed else {
             "width": ref_spec.width, "kv_heads": ref_spec.kv_heads, "units": ref_run.units,
             "times_ms": list(timed[r].times_ms)}
@@ -228,12 +229,10 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
     """For each workload (given by one subnet job at it), the full-width, full-KV layer
     record's program as the layer profile times it (a chain in context), read per copy.
     Prepared once per process, backend and workload (an ONNX export is slow)."""
-    import contextlib
     import dataclasses
 
-    import torch
-
     from hwnas.profilers import programs
+    from hwnas.profilers.backends.base import building
 
     width, kv = max(sn.space.width_choices), max(sn.space.kv_choices)
     specs = [dataclasses.replace(job, target="layer", width=width, kv_heads=kv, subnet=None)
@@ -242,11 +241,9 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
     missing = [(k, spec) for k, spec in zip(keys, specs, strict=True) if k not in _REFERENCES]
     if missing:
         config = sn.layer_config(width, kv)
-        real = getattr(backend, "needs_weights", True)
-        with contextlib.nullcontext() if real else torch.device("meta"):
+        with building(backend):
             chain = programs.build_layer_chain(sn.arch, config, hw.dtype,
-                                               backend.cache_bytes(hw), hw.timer.in_context,
-                                               hw.timer.max_chain)
+                                               backend.cache_bytes(hw), hw.timer)
             for key, spec in missing:
                 prog = programs.layer_program(sn.arch, config, chain, spec)
                 _REFERENCES[key] = (spec, PerUnit(backend.prepare(prog, hw), prog.units))

@@ -8,6 +8,7 @@ A backend splits into "how to run" (`prepare`: turn a backend-neutral `Program` 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -69,6 +70,16 @@ class WallClock:
         t0 = time.perf_counter_ns()
         self.fn()
         return (time.perf_counter_ns() - t0) / 1e6
+
+
+def building(backend: Backend) -> contextlib.AbstractContextManager[object]:
+    """Where programs for `backend` are built: the meta device for a backend that runs
+    nothing (the fake, `needs_weights = False`: 7B-sized layers cost no memory), else as
+    usual."""
+    if getattr(backend, "needs_weights", True):
+        return contextlib.nullcontext()
+    import torch
+    return torch.device("meta")
 
 
 DEFAULT_CPU_CACHE = 32 * 2**20  # when the kernel lists no cache sizes
