@@ -53,7 +53,10 @@ def outcome(store, name):
             [(p.key, p.measured) for p in s.pareto])
 
 
-@pytest.mark.parametrize("strategy", ["linas", "nsga2", "random"])
+ALL = ["linas", "linas-v1", "nsga2", "random", "local"]
+
+
+@pytest.mark.parametrize("strategy", ALL)
 def test_same_seed_twice_gives_the_identical_run(store, space, strategy):
     cfg = SearchConfig(**SMALL, strategy=strategy)
     search(cfg, store, "a", evaluator=FakeEvaluator(space))
@@ -90,9 +93,10 @@ class Interrupt(FakeEvaluator):
         return super().evaluate(spec)
 
 
-@pytest.mark.parametrize("after", [3, 9, 14])
-def test_resume_after_ctrl_c_ends_like_an_uninterrupted_run(store, space, after):
-    cfg = SearchConfig(**SMALL)
+@pytest.mark.parametrize("after,strategy", [(3, "linas"), (9, "linas"), (14, "linas"),
+                                            (11, "nsga2"), (14, "local"), (10, "linas-v1")])
+def test_resume_after_ctrl_c_ends_like_an_uninterrupted_run(store, space, after, strategy):
+    cfg = SearchConfig(**SMALL, strategy=strategy)
     search(cfg, store, "whole", evaluator=FakeEvaluator(space))
     with pytest.raises(KeyboardInterrupt):
         search(cfg, store, "cut", evaluator=Interrupt(space, after))

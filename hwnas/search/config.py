@@ -9,7 +9,7 @@ from typing import Any
 from hwnas.errors import InputError
 from hwnas.search.objectives import Constraints, objectives
 
-STRATEGIES = ("linas", "nsga2", "random")
+STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local")  # = strategy.STRATEGIES
 LATENCY_SOURCES = ("measured", "predicted")
 REPAIR_MODES = ("none", "ls")  # as `hwnas.supernet.repair.MODES` (not imported: no torch here)
 

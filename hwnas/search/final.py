@@ -3,12 +3,32 @@ items), beside the full model measured the same way, and keep what was predicted
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from hwnas.progress import ProgressEvent
-from hwnas.search.loop import Runner, rng_for
+from hwnas.search.config import SearchConfig
+from hwnas.search.evaluators import Evaluator
+from hwnas.search.objectives import Objective
+from hwnas.search.state import RunState
+from hwnas.search.strategy import rng_for
 from hwnas.search.surrogates import Surrogates
-from hwnas.supernet.space import SubnetSpec
+from hwnas.supernet.space import SearchSpace, SubnetSpec
+
+
+class Runner(Protocol):
+    """What the re-measurement needs of `hwnas.search.loop.Runner`."""
+
+    state: RunState
+    config: SearchConfig
+    space: SearchSpace
+    ev: Evaluator
+    objectives: tuple[Objective, ...]
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None: ...
+    def emit(self, stage: str, done: int = 0, total: int = 0, what: str = "",
+             **info: object) -> None: ...
+    def known(self) -> tuple[list[SubnetSpec], list[dict[str, float]]]: ...
+    def pick_front(self) -> list[SubnetSpec]: ...
 
 
 def _predictions(r: Runner, picks: list[SubnetSpec]) -> dict[str, Any]:

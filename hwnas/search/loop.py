@@ -26,13 +26,8 @@ from hwnas.search.objectives import objectives
 from hwnas.search.problem import Normaliser, hypervolume, non_dominated
 from hwnas.search.selection import spread_pick
 from hwnas.search.state import RunState
+from hwnas.search.strategy import STRATEGIES, View, initial_design, rng_for
 from hwnas.supernet.space import SubnetSpec
-
-PURPOSE = {"plan": 1, "inner": 2, "final": 3}
-
-
-def rng_for(seed: int, iteration: int, purpose: str = "plan") -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, iteration, PURPOSE[purpose]]))
 
 
 def default_run_name(config: SearchConfig) -> str:
@@ -206,8 +201,25 @@ class Runner:
                   front_size=info["front_size"], hypervolume=info["hypervolume"])
 
     # ---- the whole run -------------------------------------------------------------------
+    def view(self, iteration: int) -> View:
+        assert self.norm is not None
+        specs, values = self.known()
+        front, _, F = self.feasible_front()
+        return View(self.config, self.space, self.objectives, self.norm, tuple(specs),
+                    tuple(values), frozenset(self.state.tried()), dict(self.state.batches),
+                    self.ev.exact, self.ev.latency_predictor(), self.values_of,
+                    (tuple(front), F), iteration)
+
+    def pending(self, iteration: int) -> bool:
+        """Iteration `iteration` has work: budget left, or (on resume) evaluations recorded for
+        it or later whose iteration was not closed before the process stopped."""
+        return self.used < self.config.evals or any(
+            i >= iteration for i in self.state.iterations_tried())
+
     def run(self) -> RunState:
-        from hwnas.search.strategies import STRATEGIES
+        """The one loop: the shared initial design, then the strategy's batches until the
+        budget is spent or it has nothing new to propose; then the re-measurement."""
+        import hwnas.search.strategies  # noqa: F401  (registers the strategies)
 
         self.open()
         if self.state.done is not None:
@@ -215,7 +227,23 @@ class Runner:
             return self.state
         self.reference()
         self.check_feasible()
-        STRATEGIES[self.config.strategy](self)
+        strategy = STRATEGIES.get(self.config.strategy)()
+
+        def initial(rng: np.random.Generator) -> tuple[list[SubnetSpec], dict[str, Any]]:
+            return initial_design(self.space, rng, self.config.n_init), {"kind": "initial"}
+
+        self.real_batch(self.planned(0, initial), 0)
+        self.close_iteration(0)
+        it = 1
+        while self.pending(it):
+            k = min(self.config.n_batch, self.config.evals - self.used)
+            batch = self.planned(it, lambda rng, k=k, it=it: strategy.propose(  # type: ignore[misc]
+                self.view(it), rng, k))
+            if not batch:
+                break
+            self.real_batch(batch, it)
+            self.close_iteration(it)
+            it += 1
         self.finish()
         return self.state
 

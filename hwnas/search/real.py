@@ -10,9 +10,8 @@ measurements for the profile and model the search stops with the command to run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,11 +20,11 @@ from hwnas.executors import Executor, Failure, LocalExecutor
 from hwnas.profilers.lock import timing_lock
 from hwnas.progress import Progress
 from hwnas.search.evaluators import Description, EvaluatorOptions, Measured, analytic
+from hwnas.search.quality import ITEM_SEED, TaskDetail, summarise
 from hwnas.store import Storage
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 if TYPE_CHECKING:
-    from hwnas.evaluation.result import EvalResult
     from hwnas.hw_profiles import HardwareProfile
     from hwnas.predictors.train import LatencyBundle
     from hwnas.profilers.subnet import SubnetLatency
@@ -33,16 +32,6 @@ if TYPE_CHECKING:
     from hwnas.supernet.supernet import Supernet
 
 
-class TaskDetail(TypedDict):
-    """One task's result inside `Measured.detail["tasks"]`."""
-
-    metric: str
-    value: float  # accuracy, or perplexity for metric == "perplexity"
-    stderr: float
-    n: int
-
-
-ITEM_SEED = 0  # real evaluations use a seeded sample of `limit` items of each task
 LATENCY_SUBDIR = "latency_predictor"  # in a run's folder
 
 
@@ -73,21 +62,6 @@ def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, data.subnets, seed)
     persist.save_latency(bundle, folder, t.hw.to_dict(), model)
     return persist.load_latency(folder, None, False)
-
-
-def summarise(res: Mapping[str, EvalResult]) -> tuple[dict[str, float], dict[str, TaskDetail]]:
-    """A subnet's quality values (mean accuracy, mean perplexity) and per-task detail."""
-    acc = [r.score for r in res.values() if r.metric != "perplexity"]
-    ppl = [r.score for r in res.values() if r.metric == "perplexity"]
-    values: dict[str, float] = {}
-    if acc:
-        values["accuracy"] = float(np.mean(acc))
-    if ppl:
-        values["perplexity"] = float(np.mean(ppl))
-    detail: dict[str, TaskDetail] = {
-        name: {"metric": r.metric, "value": r.score, "stderr": r.stderr, "n": r.n}
-        for name, r in res.items()}
-    return values, detail
 
 
 class RealEvaluator:

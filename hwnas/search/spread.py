@@ -8,19 +8,39 @@ local executor the same jobs run in this process, so both give the same records.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hwnas.executors import Failure, Job, Outcome
 from hwnas.profilers.lock import timing_lock
 from hwnas.progress import Progress, ProgressEvent
 from hwnas.search.evaluators import Measured
-from hwnas.supernet.space import SubnetSpec
+from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 if TYPE_CHECKING:
     from hwnas.evaluation import EvalTarget
+    from hwnas.executors import Executor
+    from hwnas.hw_profiles import HardwareProfile
     from hwnas.profilers.scaleout import SubnetTiming
     from hwnas.profilers.subnet import SubnetLatency
-    from hwnas.search.real import RealEvaluator
+    from hwnas.search.config import SearchConfig
+    from hwnas.store import Storage
+    from hwnas.supernet.supernet import Supernet
+
+
+class RealEvaluator(Protocol):
+    """What the jobs need of `hwnas.search.real.RealEvaluator`."""
+
+    sn: Supernet
+    hw: HardwareProfile
+    config: SearchConfig
+    store: Storage
+    executor: Executor
+    lock: str | Path | None
+    space: SearchSpace
+
+    def exact(self, spec: SubnetSpec) -> dict[str, float]: ...
+    def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, object]]: ...
 
 Quality = tuple[dict[str, float], dict[str, Any]]
 Latency = tuple[float, dict[str, Any]]
@@ -47,7 +67,7 @@ def _target(ev: RealEvaluator, spec: SubnetSpec | None) -> EvalTarget:
 def quality_batch(ev: RealEvaluator, specs: list[SubnetSpec | None],
                   limit: int | None) -> list[Quality | Failure]:
     from hwnas.evaluation.scaleout import evaluate_many
-    from hwnas.search.real import ITEM_SEED, summarise
+    from hwnas.search.quality import ITEM_SEED, summarise
 
     seed = ITEM_SEED if limit is not None else None
     got = evaluate_many([_target(ev, s) for s in specs], list(ev.config.tasks), ev.executor,

@@ -45,9 +45,10 @@ class BatchEvent(TypedDict, total=False):
     iteration: Required[int]
     specs: Required[list[dict[str, list[int]]]]  # SubnetSpec.to_dict() of each
     rng_state: Required[dict[str, Any]]  # numpy's bit-generator state, as numpy writes it
-    kind: Required[str]  # "initial" | "linas" | "random"
+    kind: Required[str]  # "initial" | a strategy's kind
     predictors: dict[str, str]  # LINAS: the predictors' versions
     n_candidates: int
+    generations: int  # NSGA-II: generations asked for this batch
     predicted: list[PredictedValues]
 
 

@@ -1,156 +1,193 @@
-"""Search strategies by name: LINAS (predictor-guided, the default), plain NSGA-II on real
-evaluations, and random search. All three start from the same initial population for a
-given seed, so their comparison is fair."""
+"""Search strategies by name (`hwnas.search.strategy.STRATEGIES`). Every one starts from the
+same structured initial design for a seed (the loop's iteration 0), so their comparison is
+fair.
+
+- ``linas``: predictor-guided. Surrogates of what is unknown (quality) chosen by
+  cross-validated rank correlation, latency and size taken as known; candidates from an
+  inner NSGA-II on the posterior mean and from one- and two-gene mutations of the real
+  front; the batch by Monte-Carlo expected hypervolume improvement with fantasised points.
+- ``linas-v1``: the first LINAS, kept as a reference: XGBoost ensembles only, latency's
+  spread earns exploration, candidates only from the inner NSGA-II's final population,
+  optimistic greedy selection.
+- ``nsga2``: plain NSGA-II on real evaluations through pymoo's ask/tell, its state replayed
+  from the recorded batches.
+- ``random``: graded random subnets.
+- ``local``: mutations of the real front.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from hwnas.search.loop import Runner, rng_for
-from hwnas.search.problem import (
-    SearchProblem,
-    initial_population,
-    make_algorithm,
-    non_dominated,
-)
-from hwnas.search.selection import choose_batch
+from hwnas.search.problem import SearchProblem, initial_population, make_algorithm, non_dominated
+from hwnas.search.selection import choose_batch, choose_batch_ehvi
+from hwnas.search.strategy import STRATEGIES, Proposal, View, initial_design, mutations, rng_for
 from hwnas.search.surrogates import Surrogates
 from hwnas.supernet.space import SubnetSpec
 
 
-def _keys(r: Runner) -> list[str]:
-    keys = [o.key for o in r.objectives]
-    keys += [k for k, _, _ in r.config.constraints.active() if k not in keys]
-    return keys
-
-
-def pending(r: Runner, it: int) -> bool:
-    """Iteration `it` has work: budget left, or (on resume) evaluations recorded for it or
-    later whose iteration was not closed before the process stopped."""
-    return r.used < r.config.evals or any(i >= it for i in r.state.iterations_tried())
-
-
-def _initial(r: Runner) -> None:
-    def plan(rng: np.random.Generator) -> tuple[list[SubnetSpec], dict[str, Any]]:
-        return initial_population(r.space, rng, r.config.n_init, set()), {"kind": "initial"}
-
-    r.real_batch(r.planned(0, plan), 0)
-    r.close_iteration(0)
-
-
-# ---- LINAS -------------------------------------------------------------------------------
-def propose(r: Runner, rng: np.random.Generator, k: int) -> tuple[list[SubnetSpec],
-                                                                  dict[str, Any]]:
-    """Fit predictors on the run's real evaluations, search them with the inner algorithm and
-    choose `k` new subnets."""
+def _inner_search(view: View, sur: Surrogates, rng: np.random.Generator) -> list[SubnetSpec]:
+    """The final population and front of an NSGA-II run on the surrogates' means, seeded
+    with the real front first."""
     from pymoo.optimize import minimize
 
-    cfg, space, norm = r.config, r.space, r.norm
-    assert norm is not None
-    specs, values = r.known()
-    sur = Surrogates(space, _keys(r), r.ev.exact, r.ev.latency_predictor(),
-                     seed=int(rng.integers(2 ** 31)))
-    sur.fit(specs, values)
+    cfg, space, norm = view.config, view.space, view.norm
+    specs, values = list(view.specs), list(view.values)
 
     def predicted(batch: list[SubnetSpec]) -> list[dict[str, float]]:
         return sur.predict(batch)[0]
 
     problem = SearchProblem(space, norm, cfg.constraints, predicted)
-    order = non_dominated(norm.matrix(values))
+    order = non_dominated(norm.matrix(values)) if values else []
     seeds = [specs[i] for i in order] + [s for i, s in enumerate(specs) if i not in set(order)]
     seeds = seeds[:cfg.inner_pop]
     seeds += initial_population(space, rng, cfg.inner_pop - len(seeds), {s.key() for s in seeds})
     X0 = np.vstack([space.encode(s) for s in seeds])
-    algo = make_algorithm(cfg.algorithm, space, cfg.inner_pop, len(r.objectives), sampling=X0)
+    algo = make_algorithm(cfg.algorithm, space, cfg.inner_pop, len(view.objectives), sampling=X0)
     res = minimize(problem, algo, ("n_gen", cfg.inner_gens), seed=int(rng.integers(2 ** 31)),
                    verbose=False)
-    known = r.state.tried()
-    cands: dict[str, SubnetSpec] = {}
-    for x in np.vstack([np.atleast_2d(res.pop.get("X")), np.atleast_2d(res.opt.get("X"))]):
-        s = space.decode(np.round(x).astype(int))
-        if s.key() not in known:
-            cands.setdefault(s.key(), s)
-    pool = list(cands.values())
-    if not pool:
-        pool = initial_population(space, rng, k, known)
-    means, sds = sur.predict(pool)
-    M = norm.matrix(means)
-    S = np.vstack([norm.sd_row(sd, m) for sd, m in zip(sds, means, strict=True)])
-    viol = np.array([sum(max(0.0, g) for g in cfg.constraints.violation(m)) for m in means])
-    _, _, anchors = r.feasible_front()
-    idx = choose_batch(M, S, viol, k, anchors, norm.ref_point())
-    chosen = [pool[i] for i in idx]
-    info = {"kind": "linas", "predictors": sur.versions(), "n_candidates": len(pool),
-            "predicted": [{"key": pool[i].key(), "mean": means[i], "sd": sds[i]} for i in idx]}
-    return chosen, info
+    return [space.decode(np.round(x).astype(int))
+            for x in np.vstack([np.atleast_2d(res.pop.get("X")), np.atleast_2d(res.opt.get("X"))])]
 
 
-def linas(r: Runner) -> None:
-    _initial(r)
-    it = 1
-    while pending(r, it):
-        k = min(r.config.n_batch, r.config.evals - r.used)
-        batch = r.planned(it, lambda rng, k=k: propose(r, rng, k))  # type: ignore[misc]
-        if not batch:
-            break
-        r.real_batch(batch, it)
-        r.close_iteration(it)
-        it += 1
+def _fresh(view: View, specs: list[SubnetSpec]) -> list[SubnetSpec]:
+    return list({s.key(): s for s in specs if s.key() not in view.tried}.values())
 
 
-# ---- plain NSGA-II on real evaluations ---------------------------------------------------
-def nsga2(r: Runner) -> None:
-    from pymoo.termination.max_gen import MaximumGenerationTermination
+def _predicted_info(pool: list[SubnetSpec], idx: list[int], means: list[dict[str, float]],
+                    sds: list[dict[str, float]]) -> list[dict[str, Any]]:
+    return [{"key": pool[i].key(), "mean": means[i], "sd": sds[i]} for i in idx]
 
-    cfg, space, norm = r.config, r.space, r.norm
-    assert norm is not None
-    init = initial_population(space, rng_for(cfg.seed, 0), cfg.n_init, set())
-    X0 = np.vstack([space.encode(s) for s in init])
-    it = 0
 
-    def real_values(batch: list[SubnetSpec]) -> list[dict[str, float]]:
-        return r.real_batch(batch, it)
+class Linas:
+    """Predictor-guided search (see the module docstring)."""
 
-    problem = SearchProblem(space, norm, cfg.constraints, real_values)
-    algo = make_algorithm(cfg.algorithm, space, cfg.n_init, len(r.objectives), sampling=X0)
-    algo.setup(problem, seed=int(rng_for(cfg.seed, 0, "inner").integers(2 ** 31)),
-               termination=MaximumGenerationTermination(10 ** 9))
-    stale = 0
-    while pending(r, it) and stale < 50:  # stop if generations bring nothing new
+    kind = "linas"
+    quality_models: tuple[str, ...] = ("ridge", "xgb")
+    n_mutants = 60
+    n_samples = 64
+
+    def pool(self, view: View, sur: Surrogates, rng: np.random.Generator) -> list[SubnetSpec]:
+        front = list(view.front[0])
+        cands = _inner_search(view, sur, rng)
+        cands += mutations(view.space, front, rng, self.n_mutants, set(view.tried))
+        return _fresh(view, cands)
+
+    def choose(self, view: View, sur: Surrogates, pool: list[SubnetSpec], k: int,
+               rng: np.random.Generator) -> tuple[list[int], list[dict[str, float]],
+                                                  list[dict[str, float]]]:
+        norm, cons = view.norm, view.config.constraints
+        means, sds = sur.predict(pool)
+        known = sur.known()
+        sds = [{key: (0.0 if key in known else v) for key, v in sd.items()} for sd in sds]
+        M = norm.matrix(means)
+        S = np.vstack([norm.sd_row(sd, m) for sd, m in zip(sds, means, strict=True)])
+        viol = np.array([sum(max(0.0, g) for g in cons.violation(m)) for m in means])
+        idx = choose_batch_ehvi(M, S, viol, k, view.front[1], norm.ref_point(), rng,
+                                self.n_samples)
+        return idx, means, sds
+
+    def propose(self, view: View, rng: np.random.Generator, k: int) -> Proposal:
+        sur = Surrogates(view.space, view.keys(), view.exact, view.latency_predictor,
+                         seed=int(rng.integers(2 ** 31)), quality_models=self.quality_models)
+        sur.fit(list(view.specs), list(view.values))
+        pool = self.pool(view, sur, rng) or initial_population(view.space, rng, k,
+                                                               set(view.tried))
+        idx, means, sds = self.choose(view, sur, pool, k, rng)
+        return [pool[i] for i in idx], {
+            "kind": self.kind, "predictors": sur.versions(), "n_candidates": len(pool),
+            "predicted": _predicted_info(pool, idx, means, sds)}
+
+
+class LinasV1(Linas):
+    """The first LINAS (see the module docstring), for benchmarks."""
+
+    kind = "linas-v1"
+    quality_models = ("xgb",)
+
+    def pool(self, view: View, sur: Surrogates, rng: np.random.Generator) -> list[SubnetSpec]:
+        return _fresh(view, _inner_search(view, sur, rng))
+
+    def choose(self, view: View, sur: Surrogates, pool: list[SubnetSpec], k: int,
+               rng: np.random.Generator) -> tuple[list[int], list[dict[str, float]],
+                                                  list[dict[str, float]]]:
+        norm, cons = view.norm, view.config.constraints
+        means, sds = sur.predict(pool)
+        M = norm.matrix(means)
+        S = np.vstack([norm.sd_row(sd, m) for sd, m in zip(sds, means, strict=True)])
+        viol = np.array([sum(max(0.0, g) for g in cons.violation(m)) for m in means])
+        return choose_batch(M, S, viol, k, view.front[1], norm.ref_point()), means, sds
+
+
+class NSGA2:
+    """Plain NSGA-II on real evaluations (pymoo ask/tell, population `--init`). Its state is
+    not kept: each call replays the recorded generations (ask, then tell the really measured
+    values) from the run's seed, which pymoo's determinism makes exact, then asks once more.
+    A generation that brings nothing new is told at once (its values are known) and another
+    asked, up to 50 times; the batch records how many generations it used."""
+
+    max_stale = 50
+
+    def _setup(self, view: View) -> tuple[Any, SearchProblem]:
+        from pymoo.termination.max_gen import MaximumGenerationTermination
+
+        cfg, space = view.config, view.space
+        init = list(view.batches[0]["specs"]) if 0 in view.batches else []
+        X0 = np.vstack([space.encode(SubnetSpec.from_dict(s, "run event")) for s in init])
+        problem = SearchProblem(space, view.norm, cfg.constraints,
+                                lambda b: [view.values_of(s) for s in b])
+        algo = make_algorithm(cfg.algorithm, space, len(init), len(view.objectives),
+                              sampling=X0)
+        algo.setup(problem, seed=int(rng_for(cfg.seed, 0, "inner").integers(2 ** 31)),
+                   termination=MaximumGenerationTermination(10 ** 9))
+        return algo, problem
+
+    @staticmethod
+    def _generation(algo: Any, problem: SearchProblem) -> tuple[Any, list[SubnetSpec]]:
         pop = algo.ask()
-        batch = [space.decode(np.round(x).astype(int)) for x in pop.get("X")]
-        tried = r.state.tried()
-        new = list(dict.fromkeys(s.key() for s in batch if s.key() not in tried))
-        room = cfg.evals - r.used
-        if len(new) > room:  # the budget ends inside this generation
-            r.real_batch([s for s in batch if s.key() in set(new[:room])], it)
-            r.close_iteration(it)
-            return
-        stale = 0 if new else stale + 1
-        algo.evaluator.eval(problem, pop)
-        algo.tell(infills=pop)
-        r.close_iteration(it)
-        it += 1
+        return pop, [problem.space.decode(np.round(x).astype(int)) for x in pop.get("X")]
+
+    def propose(self, view: View, rng: np.random.Generator, k: int) -> Proposal:
+        algo, problem = self._setup(view)
+        gens = [view.batches[i].get("generations", 1) for i in sorted(view.batches)]
+        for n in gens:  # replay: iteration 0 is the initial design, NSGA-II's first ask
+            for _ in range(n):
+                pop, _ = self._generation(algo, problem)
+                algo.evaluator.eval(problem, pop)
+                algo.tell(infills=pop)
+        for used in range(1, self.max_stale + 1):
+            pop, batch = self._generation(algo, problem)
+            new = _fresh(view, batch)
+            if new:
+                return new[:k], {"kind": "nsga2", "generations": used}
+            algo.evaluator.eval(problem, pop)
+            algo.tell(infills=pop)
+        return [], {"kind": "nsga2", "generations": self.max_stale}
 
 
-# ---- random search -----------------------------------------------------------------------
-def random_search(r: Runner) -> None:
-    _initial(r)
-    it = 1
-    while pending(r, it):
-        k = min(r.config.n_batch, r.config.evals - r.used)
-
-        def plan(rng: np.random.Generator, k: int = k) -> tuple[list[SubnetSpec],
-                                                                dict[str, Any]]:
-            return initial_population(r.space, rng, k, r.state.tried()), {"kind": "random"}
-
-        r.real_batch(r.planned(it, plan), it)
-        r.close_iteration(it)
-        it += 1
+class RandomSearch:
+    def propose(self, view: View, rng: np.random.Generator, k: int) -> Proposal:
+        return initial_population(view.space, rng, k, set(view.tried)), {"kind": "random"}
 
 
-STRATEGIES: dict[str, Callable[[Runner], None]] = {
-    "linas": linas, "nsga2": nsga2, "random": random_search}
+class LocalSearch:
+    """One- and two-gene mutations of the real front's members."""
+
+    def propose(self, view: View, rng: np.random.Generator, k: int) -> Proposal:
+        got = mutations(view.space, list(view.front[0]) or list(view.specs), rng, k,
+                        set(view.tried))
+        if len(got) < k:  # a front whose every neighbour is known: widen with random subnets
+            got += initial_population(view.space, rng, k - len(got),
+                                      set(view.tried) | {s.key() for s in got})
+        return got, {"kind": "local"}
+
+
+STRATEGIES.register("linas", Linas)
+STRATEGIES.register("linas-v1", LinasV1)
+STRATEGIES.register("nsga2", NSGA2)
+STRATEGIES.register("random", RandomSearch)
+STRATEGIES.register("local", LocalSearch)
+
+__all__ = ["STRATEGIES", "initial_design"]

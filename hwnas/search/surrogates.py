@@ -1,10 +1,15 @@
 """Predictors of each measured value, fitted on the run's own real evaluations.
 
-- accuracy / perplexity: an XGBoost ensemble (`hwnas.predictors.AccuracyPredictor`) on the
-  subnet features; the members' spread is the uncertainty.
+- accuracy / perplexity (what is unknown): the better, by cross-validated rank correlation on
+  the run's evaluations so far, of a Bayesian ridge on additive per-layer features (dropped,
+  MLP width cut, KV cut: it extrapolates to more compressed subnets and its posterior spread
+  is calibrated) and an XGBoost ensemble (`hwnas.predictors.AccuracyPredictor`) on the subnet
+  features (the members' spread is its uncertainty). See `ChosenSurrogate`.
 - latency: the hardware profile's layer-composed predictor (trained once on the profiler's
-  layer measurements) calibrated on the run's measured latencies by a median ratio; without
-  one, the same XGBoost ensemble on log(latency).
+  layer measurements) calibrated on the run's measured latencies by a median ratio. The search
+  takes it as known (`known`: no exploration bonus is spent on its spread, which is the
+  profile's error, not something another evaluation would teach); without one, the chosen
+  model on log(latency).
 - params, memory: exact (analytic), no uncertainty.
 
 Every fit is a pure function of its training set and seed, and carries a version (a hash of
@@ -79,6 +84,8 @@ class CalibratedLatency:
     """The profile's composed latency predictor times a calibration ratio fitted on the
     run's measured latencies (median of measured / predicted)."""
 
+    known = True
+
     def __init__(self, bundle: Any, key: str = "latency_ms") -> None:
         self.bundle, self.key = bundle, key
         self.ratio = 1.0
@@ -106,7 +113,101 @@ class CalibratedLatency:
         return Prediction(mean * self.ratio, sd * self.ratio)
 
 
+def additive_features(space: SearchSpace, specs: Sequence[SubnetSpec]) -> np.ndarray:
+    """Per base layer: dropped (0/1), the MLP width cut and the KV-group cut (shares of the
+    full layer's, 0 for a dropped layer, so a dropped layer and a full-width one never share
+    a value); then the three sums over layers, which carry the trend a sparse sample cannot
+    resolve per layer. The full model is the zero row: a linear model on these
+    extrapolates to more compressed subnets."""
+    n = space.arch.num_layers
+    wmax, kmax = space.width_choices[-1], space.kv_choices[-1]
+    X = np.zeros((len(specs), 3 * n + 3))
+    for r, s in enumerate(specs):
+        X[r, 0:3 * n:3] = 1.0
+        for layer, w, k in zip(s.layers, s.intermediate_size, s.kv_heads, strict=True):
+            X[r, 3 * layer] = 0.0
+            X[r, 3 * layer + 1] = 1.0 - w / wmax
+            X[r, 3 * layer + 2] = 1.0 - k / kmax
+        X[r, 3 * n:] = [X[r, 0:3 * n:3].sum(), X[r, 1:3 * n:3].sum(), X[r, 2:3 * n:3].sum()]
+    return X
+
+
+class RidgeSurrogate:
+    """A Bayesian ridge (evidence-maximised prior and noise) on `additive_features`; the
+    posterior predictive spread is the uncertainty."""
+
+    def __init__(self, space: SearchSpace, key: str, seed: int, log: bool = False) -> None:
+        self.space, self.key, self.seed, self.log = space, key, seed, log
+        self.version = ""
+
+    def fit(self, specs: list[SubnetSpec], y: np.ndarray) -> RidgeSurrogate:
+        from sklearn.linear_model import BayesianRidge
+
+        t = np.log(y) if self.log else np.asarray(y, dtype=float)
+        self.est_ = BayesianRidge(max_iter=500).fit(additive_features(self.space, specs), t)
+        self.version = version(f"ridge:{self.key}", specs, list(y), self.seed)
+        return self
+
+    def predict(self, specs: list[SubnetSpec]) -> Prediction:
+        m, sd = self.est_.predict(additive_features(self.space, specs), return_std=True)
+        if not self.log:
+            return Prediction(m, sd)
+        # a lognormal's median and the spread of its central 68%
+        return Prediction(np.exp(m), np.exp(m) * np.sinh(sd))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a, b).statistic)
+
+
+MODELS: dict[str, type[XGBSurrogate] | type[RidgeSurrogate]] = {
+    "ridge": RidgeSurrogate, "xgb": XGBSurrogate}
+
+
+class ChosenSurrogate:
+    """The candidate model (`MODELS`) whose out-of-fold predictions rank the run's
+    evaluations best (Spearman, 5 folds, a fixed split per seed); ties and fewer than
+    `min_cv` points go to the first (ridge). Its name and the scores are in `chosen` and
+    `cv`, and in the version the run records."""
+
+    def __init__(self, space: SearchSpace, key: str, seed: int, log: bool = False,
+                 candidates: Sequence[str] = ("ridge", "xgb"), min_cv: int = 8) -> None:
+        self.space, self.key, self.seed, self.log = space, key, seed, log
+        self.candidates, self.min_cv = tuple(candidates), min_cv
+        self.chosen, self.version = self.candidates[0], ""
+        self.cv: dict[str, float] = {}
+
+    def fit(self, specs: list[SubnetSpec], y: np.ndarray) -> ChosenSurrogate:
+        y = np.asarray(y, dtype=float)
+        self.cv = {}
+        if len(specs) >= self.min_cv and len(self.candidates) > 1:
+            folds = np.random.default_rng(self.seed).permutation(len(specs)) % 5
+            for name in self.candidates:
+                oof = np.zeros(len(specs))
+                for f in range(5):
+                    tr, te = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
+                    m = MODELS[name](self.space, self.key, self.seed, self.log)
+                    m.fit([specs[i] for i in tr], y[tr])
+                    oof[te] = m.predict([specs[i] for i in te]).mean
+                self.cv[name] = round(spearman(oof, y), 6)
+            self.chosen = max(self.candidates,
+                              key=lambda n: (self.cv[n], -self.candidates.index(n)))
+        self.model_ = MODELS[self.chosen](self.space, self.key, self.seed, self.log)
+        self.model_.fit(specs, y)
+        self.version = f"{self.chosen}:{self.model_.version}"
+        return self
+
+    def predict(self, specs: list[SubnetSpec]) -> Prediction:
+        return self.model_.predict(specs)
+
+
 class ExactSurrogate:
+    known = True
+
     def __init__(self, exact: Exact, key: str) -> None:
         self.exact, self.key, self.version = exact, key, "exact"
 
@@ -125,7 +226,8 @@ class Surrogates:
     """One fitted predictor per measured key the run needs; predictions cached by subnet."""
 
     def __init__(self, space: SearchSpace, keys: Sequence[str], exact: Exact,
-                 latency_bundle: Any, seed: int) -> None:
+                 latency_bundle: Any, seed: int,
+                 quality_models: Sequence[str] = ("ridge", "xgb")) -> None:
         self.space, self.keys, self.exact = space, list(keys), exact
         self.models: dict[str, Any] = {}
         for k in self.keys:
@@ -134,8 +236,9 @@ class Surrogates:
             elif k == "latency_ms" and latency_bundle is not None:
                 self.models[k] = CalibratedLatency(latency_bundle)
             else:
-                self.models[k] = XGBSurrogate(space, k, seed,
-                                              log=k in ("latency_ms", "perplexity"))
+                self.models[k] = ChosenSurrogate(space, k, seed,
+                                                 log=k in ("latency_ms", "perplexity"),
+                                                 candidates=quality_models)
         self._cache: dict[str, dict[str, tuple[float, float]]] = {}
 
     def fit(self, specs: list[SubnetSpec], values: list[dict[str, float]]) -> Surrogates:
@@ -143,6 +246,11 @@ class Surrogates:
             m.fit(specs, np.array([v[k] for v in values], dtype=float))
         self._cache.clear()
         return self
+
+    def known(self) -> set[str]:
+        """Keys whose values the search takes as known (exact, or the profile's predictor):
+        their spread earns no exploration."""
+        return {k for k, m in self.models.items() if getattr(m, "known", False)}
 
     def versions(self) -> dict[str, str]:
         return {k: m.version for k, m in self.models.items()}

@@ -1,0 +1,120 @@
+"""The search as Sampler + Study: a `Strategy` proposes subnets from what a run knows (a
+`View`, read-only), and the one loop (`hwnas.search.loop.Runner`) records, evaluates and
+resumes. Strategies are found by name in `STRATEGIES`.
+
+A strategy keeps no state between calls that is not in the view: `propose` is a pure function
+of the view, the iteration's generator and `k`, so a resumed run (which reuses recorded
+batches and re-derives everything else) ends as an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from hwnas.registry import Registry
+from hwnas.search.config import SearchConfig
+from hwnas.search.objectives import Objective
+from hwnas.search.problem import Normaliser
+from hwnas.search.state import BatchEvent
+from hwnas.supernet.space import SearchSpace, SubnetSpec
+
+PURPOSE = {"plan": 1, "inner": 2, "final": 3}
+
+
+def rng_for(seed: int, iteration: int, purpose: str = "plan") -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, iteration, PURPOSE[purpose]]))
+
+
+@dataclass(frozen=True)
+class View:
+    """What a strategy may read of a run: its settings, the space, the real evaluations so
+    far (in evaluation order), the recorded batches, and the exact and predicted values the
+    evaluator offers without a real evaluation."""
+
+    config: SearchConfig
+    space: SearchSpace
+    objectives: tuple[Objective, ...]
+    norm: Normaliser
+    specs: tuple[SubnetSpec, ...]  # really evaluated (failed ones excluded)
+    values: tuple[dict[str, float], ...]
+    tried: frozenset[str]  # keys evaluated or failed
+    batches: Mapping[int, BatchEvent]
+    exact: Callable[[SubnetSpec], dict[str, float]]
+    latency_predictor: Any  # the profile's composed predictor bundle, or None
+    values_of: Callable[[SubnetSpec], dict[str, float]]  # measured, or a penalty if failed
+    front: tuple[tuple[SubnetSpec, ...], np.ndarray]  # the feasible real front, normalised
+    iteration: int
+
+    def keys(self) -> list[str]:
+        """Every measured key the objectives and the active constraints read."""
+        keys = [o.key for o in self.objectives]
+        return keys + [k for k, _, _ in self.config.constraints.active() if k not in keys]
+
+
+Proposal = tuple[list[SubnetSpec], dict[str, Any]]
+
+
+class Strategy(Protocol):
+    def propose(self, view: View, rng: np.random.Generator, k: int) -> Proposal:
+        """At most `k` subnets not tried yet (fewer, or none, when it has nothing new), and
+        what to record with the batch (a JSON-able dict with at least ``kind``)."""
+        ...
+
+
+STRATEGIES: Registry[Callable[[], Strategy]] = Registry("search strategy")
+
+
+def initial_design(space: SearchSpace, rng: np.random.Generator, n: int) -> list[SubnetSpec]:
+    """The structured initial design every strategy starts from (identical for a seed): the
+    full model's one-layer-dropped neighbours from the top down (late layers matter least in
+    LLaMA-class models), uniform MLP widths and KV groups, then graded random subnets spread
+    from near-full to heavily compressed. Structured points take at most half of `n`."""
+    from hwnas.search.problem import initial_population
+
+    n_layers = space.arch.num_layers
+    structured: list[SubnetSpec] = []
+    widths = list(space.width_choices[:-1])[::-1]
+    kvs = list(space.kv_choices[:-1])[::-1]
+    drops = [n_layers - 2 - i for i in range(max(0, n_layers - space.min_layers))]
+    # interleave the three kinds so a small n still gets some of each
+    for i in range(max(len(widths), len(kvs), len(drops))):
+        if i < len(drops) and drops[i] >= 0:
+            structured.append(space.uniform(drop=[drops[i]]))
+        if i < len(widths):
+            structured.append(space.uniform(width=widths[i]))
+        if i < len(kvs):
+            structured.append(space.uniform(kv_heads=kvs[i]))
+    out: dict[str, SubnetSpec] = {}
+    for s in structured[:n // 2]:
+        out.setdefault(s.key(), s)
+    out.update((s.key(), s) for s in initial_population(space, rng, n - len(out), set(out)))
+    return list(out.values())
+
+
+def mutations(space: SearchSpace, parents: Sequence[SubnetSpec], rng: np.random.Generator,
+              n: int, exclude: set[str], genes: Sequence[int] = (1, 2)) -> list[SubnetSpec]:
+    """Up to `n` distinct neighbours of `parents`: one or two genes of a parent moved to a
+    neighbouring choice (a layer dropped or restored, a width or KV step up or down)."""
+    if not parents:
+        return []
+    lo, hi = space.bounds()
+    out: dict[str, SubnetSpec] = {}
+    for _ in range(20 * n):
+        if len(out) >= n:
+            break
+        x = space.encode(parents[int(rng.integers(len(parents)))]).copy()
+        for g in rng.choice(space.n_var, size=int(rng.choice(list(genes))), replace=False):
+            step = 1 if x[g] == lo[g] else -1 if x[g] == hi[g] else int(rng.choice([-1, 1]))
+            x[g] += step
+            if g % 3 and x[g - g % 3] == 0:  # a width/KV gene of a dropped layer: restore it
+                x[g - g % 3] = 1
+        if x[0::3].sum() < space.min_layers:
+            continue
+        s = space.decode(x)
+        if s.key() not in exclude:
+            out.setdefault(s.key(), s)
+    return list(out.values())

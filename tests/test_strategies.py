@@ -1,0 +1,146 @@
+"""The search's parts behind the one loop: the strategy registry, the shared initial design,
+mutations, the surrogates that fit few points, and expected-hypervolume batch selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+from test_search import SMALL
+
+from hwnas.search import SearchConfig, search
+from hwnas.search.config import STRATEGIES as NAMES
+from hwnas.search.evaluators import FakeEvaluator
+from hwnas.search.problem import hypervolume
+from hwnas.search.selection import choose_batch_ehvi, hv2d
+from hwnas.search.state import RunState
+from hwnas.search.strategies import STRATEGIES
+from hwnas.search.strategy import initial_design, mutations
+from hwnas.search.surrogates import ChosenSurrogate, RidgeSurrogate, Surrogates, XGBSurrogate
+from hwnas.store import Store
+from hwnas.supernet.arch import arch_info
+from hwnas.supernet.space import SearchSpace
+
+
+@pytest.fixture
+def space():
+    return SearchSpace.default(arch_info(tiny_config(layers=8, intermediate=256)))
+
+
+def test_registry_and_config_name_the_same_strategies():
+    assert sorted(STRATEGIES.names()) == sorted(NAMES)
+
+
+def test_every_strategy_starts_from_the_same_initial_design(tmp_path, space):
+    with Store(tmp_path / "s.sqlite") as store:
+        firsts = []
+        for name in NAMES:
+            search(SearchConfig(**{**SMALL, "evals": 12}, strategy=name), store, name,
+                   evaluator=FakeEvaluator(space))
+            firsts.append(RunState.load(store, name).batches[0]["specs"])
+    assert all(f == firsts[0] for f in firsts)
+    keys = {json_key(s) for s in firsts[0]}
+    assert len(keys) == len(firsts[0]) == SMALL["init"]
+
+
+def json_key(d):
+    return tuple(tuple(v) for v in d.values())
+
+
+def test_initial_design_is_structured_then_graded(space):
+    rng = np.random.default_rng(0)
+    d = initial_design(space, rng, 10)
+    assert len({s.key() for s in d}) == 10
+    uniform = [s for s in d if s.is_uniform() and s.num_layers == space.arch.num_layers]
+    assert any(s.intermediate_size[0] < space.width_choices[-1] for s in uniform)
+    assert any(s.num_layers == space.arch.num_layers - 1 for s in d)
+
+
+def test_mutations_move_one_or_two_genes(space):
+    rng = np.random.default_rng(1)
+    parent = space.uniform(width=space.width_choices[2])
+    kids = mutations(space, [parent], rng, 30, {parent.key()})
+    assert kids and len({k.key() for k in kids}) == len(kids)
+    x0 = space.encode(parent)
+    for k in kids:
+        assert 1 <= int((space.encode(k) != x0).sum()) <= 3  # a restored layer moves its keep gene
+        assert k.key() != parent.key()
+
+
+def _additive_data(space, n, rng, level=0.5):
+    """An additive truth: each dropped layer and width cut costs a per-layer amount."""
+    w_drop = np.linspace(0.2, 1.0, space.arch.num_layers)
+    specs = [space.sample_graded(rng, level * rng.random()) for _ in range(n)]
+    y = []
+    for s in specs:
+        cost = sum(w_drop[i] for i in range(space.arch.num_layers) if i not in s.layers)
+        cost += sum(0.3 * (1 - w / space.width_choices[-1]) for w in s.intermediate_size)
+        y.append(0.7 - 0.05 * cost)
+    return specs, np.array(y)
+
+
+def _spearman(a, b):
+    from scipy.stats import spearmanr
+    return spearmanr(a, b).statistic
+
+
+def test_ridge_extrapolates_where_trees_cannot(space):
+    rng = np.random.default_rng(2)
+    specs, y = _additive_data(space, 30, rng, level=0.4)  # near-full subnets only
+    far, y_far = _additive_data(space, 40, np.random.default_rng(3), level=1.0)
+    ridge = RidgeSurrogate(space, "accuracy", 0).fit(specs, y).predict(far)
+    xgb = XGBSurrogate(space, "accuracy", 0).fit(specs, y).predict(far)
+    err_r = np.abs(ridge.mean - y_far).mean()
+    err_x = np.abs(xgb.mean - y_far).mean()
+    assert err_r < 0.5 * err_x
+    assert _spearman(ridge.mean, y_far) > _spearman(xgb.mean, y_far)
+    assert (ridge.sd > 0).all()
+    chosen = ChosenSurrogate(space, "accuracy", 0).fit(specs, y)
+    assert chosen.chosen == "ridge" and chosen.cv["ridge"] > chosen.cv["xgb"]
+    assert chosen.version.startswith("ridge:")
+
+
+def test_ridge_posterior_spread_is_calibrated_on_noisy_data(space):
+    rng = np.random.default_rng(4)
+    specs, y = _additive_data(space, 40, rng, level=0.8)
+    noisy = y + rng.normal(0, 0.01, len(y))
+    test, y_test = _additive_data(space, 200, np.random.default_rng(5), level=0.8)
+    p = RidgeSurrogate(space, "accuracy", 0).fit(specs, noisy).predict(test)
+    z = (p.mean - (y_test + np.random.default_rng(6).normal(0, 0.01, len(y_test)))) / p.sd
+    inside = float(np.mean(np.abs(z) < 1.96))
+    assert 0.8 <= inside <= 1.0  # nominal 95%
+
+
+def test_exact_values_are_known_and_quality_is_not(space):
+    def exact(s):
+        return {"params": float(sum(s.intermediate_size))}
+
+    sur = Surrogates(space, ["accuracy", "params"], exact, None, seed=0)
+    assert sur.known() == {"params"}
+
+
+def test_hv2d_is_the_hypervolume():
+    rng = np.random.default_rng(7)
+    ref = np.array([1.2, 1.2])
+    for _ in range(20):
+        F = rng.random((int(rng.integers(1, 12)), 2)) * 1.4
+        assert hv2d(F, ref) == pytest.approx(hypervolume(F, ref), abs=1e-12)
+
+
+def test_ehvi_prefers_improvement_uncertainty_and_spreads():
+    ref = np.array([1.2, 1.2])
+    anchors = np.array([[0.2, 1.0], [1.0, 0.2]])
+    mean = np.array([[0.5, 0.5], [0.55, 0.5], [1.1, 1.1], [0.3, 0.85], [0.9, 0.9]])
+    sd = np.zeros_like(mean)
+    viol = np.zeros(len(mean))
+    rng = np.random.default_rng(0)
+    idx = choose_batch_ehvi(mean, sd, viol, 2, anchors, ref, rng)
+    assert idx[0] == 0 and 1 not in idx  # the best, then not its dominated twin
+    # a dominated point with a wide spread can still be worth a look; a known one is not
+    sd2 = sd.copy()
+    sd2[4] = [0.4, 0.0]
+    picks = choose_batch_ehvi(mean, sd2, viol, 3, anchors, ref, np.random.default_rng(0))
+    assert 4 in picks
+    viol2 = viol.copy()
+    viol2[0] = 0.5
+    assert 0 not in choose_batch_ehvi(mean, sd, viol2, 1, anchors, ref, rng)
