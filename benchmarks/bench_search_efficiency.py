@@ -56,7 +56,8 @@ def config(a: argparse.Namespace, label: str, seed: int, evals: int | None = Non
     return SearchConfig(hw=a.hw, model=a.model, tasks=tuple((a.tasks or tasks).split(",")),
                         objectives=tuple(objs.split(",")), evals=evals or max(a.budgets),
                         seed=seed, strategy=strategy, init=pop or a.init, batch=a.batch,
-                        limit=a.limit, final_max=0, latency="predicted", evaluator=evaluator,
+                        limit=a.limit, final_max=0, evaluator=evaluator,
+                        latency="none" if evaluator == "real" else "predicted",
                         inner_pop=a.inner_pop, inner_gens=a.inner_gens)
 
 

@@ -75,7 +75,8 @@ def search_cmd(
     final_limit: int = typer.Option(1000, "--final-limit", help="Items per task when "
                                     "re-evaluating the Pareto set (0: all)."),
     final_max: int = typer.Option(6, "--final-max", help="Pareto subnets re-measured."),
-    strategy: str = typer.Option("linas", "--strategy", help="linas | nsga2 | random."),
+    strategy: str = typer.Option("linas", "--strategy", help="linas | nsga2 | random | local | "
+                                 "linas-v1 (the first LINAS, for comparison)."),
     algorithm: str = typer.Option("nsga2", "--algorithm", help="nsga2 | agemoea | unsga3 | "
                                   "nsga3 | smsemoa (inside LINAS, or the strategy nsga2's)."),
     init: int = typer.Option(0, "--init", help="Initial population (0: max(8, evals/5))."),
@@ -85,7 +86,8 @@ def search_cmd(
     inner_pop: int = typer.Option(60, "--inner-pop", help="Population on the predictors."),
     latency: str = typer.Option("measured", "--latency", help="measured (profiler, each "
                                 "subnet) | predicted (layer-composed predictor; the Pareto set "
-                                "is still re-measured)."),
+                                "is still re-measured) | none (no latency: quality against "
+                                "params or memory, no hardware profile needed)."),
     max_latency_ms: float | None = typer.Option(None, "--max-latency-ms"),
     max_params: float | None = typer.Option(None, "--max-params"),
     min_accuracy: float | None = typer.Option(None, "--min-accuracy"),

@@ -10,7 +10,7 @@ from hwnas.errors import InputError
 from hwnas.search.objectives import Constraints, objectives
 
 STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local")  # = strategy.STRATEGIES
-LATENCY_SOURCES = ("measured", "predicted")
+LATENCY_SOURCES = ("measured", "predicted", "none")  # none: quality and size only
 REPAIR_MODES = ("none", "ls")  # as `hwnas.supernet.repair.MODES` (not imported: no torch here)
 
 
@@ -33,6 +33,7 @@ class SearchConfig:
     final_limit: int | None = 1000  # items per task when re-evaluating the Pareto set
     final_max: int = 6  # Pareto candidates re-measured at the end (0: no re-measurement)
     latency: str = "measured"  # "measured" (profiler, per subnet) | "predicted" (composed)
+    # | "none" (no latency at all: a search of quality against size needs no hardware profile)
     evaluator: str = "real"
     repair: str = "none"  # "none" | "ls": evaluate each subnet with its cut weights repaired
 
@@ -57,6 +58,10 @@ class SearchConfig:
         if self.latency not in LATENCY_SOURCES:
             raise InputError(f"--latency {self.latency!r}: choose one of "
                              f"{', '.join(LATENCY_SOURCES)}")
+        if self.latency == "none" and ("latency" in self.objectives
+                                       or self.constraints.max_latency_ms is not None):
+            raise InputError("--latency none: the latency objective and --max-latency-ms need "
+                             "a latency; choose --latency measured or predicted, or drop them")
         if self.repair not in REPAIR_MODES:
             raise InputError(f"--repair {self.repair!r}: choose one of "
                              f"{', '.join(REPAIR_MODES)}")

@@ -66,7 +66,7 @@ def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder
 
 class RealEvaluator:
     def __init__(self, sn: Supernet, hw: HardwareProfile, config: SearchConfig,
-                 store: Storage, bundle: LatencyBundle, lock: str | Path | None = None,
+                 store: Storage, bundle: LatencyBundle | None, lock: str | Path | None = None,
                  executor: Executor | None = None) -> None:
         self.sn, self.hw, self.config, self.store, self.bundle = sn, hw, config, store, bundle
         self.space: SearchSpace = sn.space
@@ -103,6 +103,8 @@ class RealEvaluator:
             return self._time(spec, cached=True)
         from hwnas.search.surrogates import latency_floor, predicted_latency
 
+        assert self.bundle is not None, "latency none: nothing asks for a latency"
+
         mean, _ = predicted_latency(self.bundle, [spec])
         return float(mean[0]), {"source": "layer-composed predictor",
                                 "floored": bool(mean[0] <= latency_floor(self.bundle))}
@@ -110,10 +112,11 @@ class RealEvaluator:
     # ---- the protocol ----------------------------------------------------------------------
     def evaluate(self, spec: SubnetSpec) -> Measured:
         values, detail = self._quality(spec, self.config.limit)
-        lat, lat_detail = self._latency(spec)
-        values.update(self.exact(spec), latency_ms=lat)
-        return Measured(values, {"tasks": detail, "latency": lat_detail,
-                                 "limit": self.config.limit})
+        values.update(self.exact(spec))
+        out: dict[str, object] = {"tasks": detail, "limit": self.config.limit}
+        if self.config.latency != "none":
+            values["latency_ms"], out["latency"] = self._latency(spec)
+        return Measured(values, out)
 
     def reference(self) -> Measured:
         """The full model, and `accuracy_chance` (the tasks' mean chance accuracy): the floor
@@ -126,7 +129,9 @@ class RealEvaluator:
         chance = [c for c in map(chance_accuracy, self.config.tasks) if c is not None]
         if chance and "accuracy" in values:
             values["accuracy_chance"] = float(np.mean(chance))
-        values.update(self.exact(self.space.full()), latency_ms=lat)
+        from hwnas.search.spread import with_latency
+
+        values = with_latency({**values, **self.exact(self.space.full())}, (lat, lat_detail))
         return Measured(values, {"tasks": detail, "latency": lat_detail, "full_model": True,
                                  "limit": self.config.limit})
 
@@ -145,7 +150,7 @@ class RealEvaluator:
 
         return remeasure(self, specs, progress)
 
-    def latency_predictor(self) -> LatencyBundle:
+    def latency_predictor(self) -> LatencyBundle | None:
         return self.bundle
 
     def describe(self) -> Description:
@@ -164,7 +169,8 @@ def build(config: SearchConfig, store: Storage, options: EvaluatorOptions,
     hw = load_profile(config.hw)
     check_tasks(config.tasks)
     folder = run_dir / LATENCY_SUBDIR
-    bundle = latency_bundle(hw, config.model, store, folder, config.seed)
+    bundle = (None if config.latency == "none" else
+              latency_bundle(hw, config.model, store, folder, config.seed))
     supernet = options.supernet
     if supernet is None:
         from hwnas.supernet.supernet import Supernet

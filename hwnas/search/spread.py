@@ -124,6 +124,13 @@ def time_batch(ev: RealEvaluator, specs: list[SubnetSpec],
             for o in ev.executor.map(remote, write)]
 
 
+NO_LATENCY: Latency = (float("nan"), {"source": "none"})  # --latency none
+
+
+def with_latency(values: dict[str, float], lat: Latency) -> dict[str, float]:
+    return values if lat[1].get("source") == "none" else {**values, "latency_ms": lat[0]}
+
+
 def _latency_of(lat: SubnetLatency) -> Latency:
     return float(lat.latency_ms), {"per_workload_ms": lat.per_workload, "primary": lat.primary,
                                    "source": "measured"}
@@ -140,7 +147,7 @@ def evaluate_batch(ev: RealEvaluator, specs: list[SubnetSpec]) -> list[Measured 
             timed[s.key()] = t if isinstance(t, Failure) else _latency_of(t[0])
     else:
         for s in ok:
-            timed[s.key()] = ev._latency(s)
+            timed[s.key()] = NO_LATENCY if ev.config.latency == "none" else ev._latency(s)
     out: list[Measured | Failure] = []
     for s, q in zip(specs, quality, strict=True):
         lat = timed.get(s.key())
@@ -149,7 +156,7 @@ def evaluate_batch(ev: RealEvaluator, specs: list[SubnetSpec]) -> list[Measured 
                                                                  else None))
             continue
         values, detail = q
-        values = {**values, **ev.exact(s), "latency_ms": lat[0]}
+        values = with_latency({**values, **ev.exact(s)}, lat)
         out.append(Measured(values, {"tasks": detail, "latency": lat[1],
                                      "limit": ev.config.limit}))
     return out
@@ -167,7 +174,7 @@ def full_model(ev: RealEvaluator) -> tuple[dict[str, float], Latency, dict[str, 
         t = time_batch(ev, [full])[0]
         lat = t if isinstance(t, Failure) else _latency_of(t[0])
     else:
-        lat = ev._latency(full)
+        lat = NO_LATENCY if ev.config.latency == "none" else ev._latency(full)
     for got in (q, lat):
         if isinstance(got, Failure):
             raise HwnasError(f"measuring the full model (the reference) failed ({got.reason})")
@@ -188,7 +195,10 @@ def remeasure(ev: RealEvaluator, specs: list[SubnetSpec | None],
     if progress is not None:
         progress(ProgressEvent("remeasure", 0, len(specs), "latency"))
     resolved = [full if s is None else s for s in specs]
-    lats = time_batch(ev, resolved, fresh=True)[0]
+    lats: list[SubnetLatency | None] | Failure = [None] * len(resolved)
+    if ev.config.latency != "none":
+        timed = time_batch(ev, resolved, fresh=True)[0]
+        lats = timed if isinstance(timed, Failure) else list(timed)
     for q in [*quality, lats]:
         if isinstance(q, Failure):
             raise HwnasError(f"re-measuring the Pareto set failed ({q.reason}); resume the "
@@ -198,9 +208,12 @@ def remeasure(ev: RealEvaluator, specs: list[SubnetSpec | None],
     for s, q, lat in zip(resolved, quality, lats, strict=True):
         assert not isinstance(q, Failure)
         values, detail = q
-        values = {**values, **ev.exact(s), "latency_ms": float(lat.latency_ms)}
-        out.append(Measured(values, {
-            "tasks": detail, "limit": ev.config.final_limit, "remeasured": True,
-            "latency": {"per_workload_ms": lat.per_workload, "primary": lat.primary,
-                        "source": "measured", "interleaved_with": len(specs)}}))
+        values = {**values, **ev.exact(s)}
+        info: dict[str, Any] = {"tasks": detail, "limit": ev.config.final_limit,
+                                "remeasured": True}
+        if lat is not None:
+            values["latency_ms"] = float(lat.latency_ms)
+            info["latency"] = {"per_workload_ms": lat.per_workload, "primary": lat.primary,
+                               "source": "measured", "interleaved_with": len(specs)}
+        out.append(Measured(values, info))
     return out
