@@ -78,6 +78,21 @@ def test_real_evaluator_path(setup):
     assert all((p.measured_detail or {})["latency"]["source"] == "measured" for p in fin)
 
 
+def test_latency_none_searches_quality_against_size_without_a_profile(setup):
+    sn, store, model, task = setup  # nothing profiled for this hardware profile
+    with pytest.raises(InputError, match="--latency none: the latency objective"):
+        search(cfg(model, task, latency="none"), store, "bad", supernet=sn)
+    name, st = search(cfg(model, task, latency="none", objectives=("accuracy", "params")),
+                      store, "size", supernet=sn)
+    assert st.used == 8 and "latency_ms" not in st.reference.values
+    assert all("latency_ms" not in r.measured.values and r.measured.values["params"] > 0
+               for r in st.evals.values())
+    s = summary(store, name)
+    assert s.status == "done" and s.pareto
+    assert all(p.measured is not None and "latency_ms" not in p.measured for p in s.pareto)
+    assert not store.measurements(hw="fake-search", kind="subnet")  # nothing was timed
+
+
 def test_unknown_task_is_refused_before_loading(setup):
     sn, store, model, task = setup
     with pytest.raises(InputError, match="unknown task 'piqaa'"):
