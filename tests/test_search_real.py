@@ -93,6 +93,19 @@ def test_latency_none_searches_quality_against_size_without_a_profile(setup):
     assert not store.measurements(hw="fake-search", kind="subnet")  # nothing was timed
 
 
+def test_gold_prob_objective_is_scored_on_the_same_items(setup):
+    sn, store, model, task = setup
+    name, st = search(cfg(model, task, latency="none", objectives=("gold_prob", "params"),
+                          final_max=0), store, "gold", supernet=sn)
+    ref = st.reference.values
+    assert 0 < ref["gold_prob"] < 1 and ref["gold_prob_chance"] == pytest.approx(1 / 3)
+    for r in st.evals.values():
+        (t,) = r.measured.detail["tasks"].values()
+        assert t["n"] == 6 and 0 < r.measured.values["gold_prob"] < 1
+    with pytest.raises(InputError, match="not accuracy and gold_prob"):
+        search(cfg(model, task, objectives=("accuracy", "gold_prob")), store, "two")
+
+
 def test_unknown_task_is_refused_before_loading(setup):
     sn, store, model, task = setup
     with pytest.raises(InputError, match="unknown task 'piqaa'"):

@@ -144,3 +144,16 @@ def test_ehvi_prefers_improvement_uncertainty_and_spreads():
     viol2 = viol.copy()
     viol2[0] = 0.5
     assert 0 not in choose_batch_ehvi(mean, sd, viol2, 1, anchors, ref, rng)
+
+
+def test_gold_probability_is_the_softmax_share_of_the_metric_scores():
+    from hwnas.datasets.tasks import Item
+    from hwnas.evaluation.metrics import gold_probabilities, predictions
+
+    req = (("c", " a"), ("c", " bbbb"))
+    items = [Item(req, 1, ("a", "bbbb")), Item(req, 0, ("a", "bbbb"))]
+    lls = [[-1.0, -2.0], [-3.0, -1.0]]
+    p = gold_probabilities("acc", items, lls)
+    assert p[0] == pytest.approx(1 / (1 + np.e)) and p[1] == pytest.approx(1 / (1 + np.e ** 2))
+    pn = gold_probabilities("acc_norm", items, lls)  # per character: -1/1 vs -2/4
+    assert pn[0] > 0.5 and predictions("acc_norm", items, lls)[0] == 1

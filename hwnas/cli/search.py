@@ -63,8 +63,9 @@ def search_cmd(
     tasks: str = typer.Option("piqa", "--tasks", help="Comma-separated tasks (accuracy is "
                               "their mean), e.g. arc_easy,piqa; heldout_ppl for perplexity."),
     objectives: str = typer.Option("accuracy,latency", "--objectives",
-                                   help="Comma-separated: accuracy, latency, params, memory, "
-                                        "perplexity."),
+                                   help="Comma-separated: accuracy, gold_prob (the gold "
+                                        "choice's probability: lower noise), latency, params, "
+                                        "memory, perplexity."),
     evals: int = typer.Option(60, "--evals", help="Real evaluations (budget)."),
     seed: int = typer.Option(0, "--seed"),
     run: str | None = typer.Option(None, "--run", help="Run name [default: from the "

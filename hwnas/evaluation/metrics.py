@@ -27,12 +27,32 @@ class Score:
 
 def predictions(metric: str, items: Sequence[Item], lls: Sequence[Sequence[float]]
                 ) -> list[int]:
-    if metric == "acc":
-        return [int(np.argmax(ll)) for ll in lls]
-    if metric == "acc_norm":
-        return [int(np.argmax(np.asarray(ll) / np.array([float(len(c)) for c in it.choices])))
+    if metric in ("acc", "acc_norm"):
+        return [int(np.argmax(choice_scores(metric, it, ll)))
                 for it, ll in zip(items, lls, strict=True)]
     raise ValueError(f"unknown metric {metric!r}; known: acc, acc_norm")
+
+
+def choice_scores(metric: str, item: Item, ll: Sequence[float]) -> np.ndarray:
+    """The scores `metric` takes the argmax of: log-likelihoods (acc), or per character
+    (acc_norm)."""
+    arr = np.asarray(ll, dtype=float)
+    if metric == "acc_norm":
+        return arr / np.array([float(len(c)) for c in item.choices])
+    return arr
+
+
+def gold_probabilities(metric: str, items: Sequence[Item], lls: Sequence[Sequence[float]]
+                       ) -> list[float]:
+    """Per item, the gold choice's share of a softmax over `metric`'s choice scores: a
+    continuous signal where accuracy is 0 or 1, so two subnets scored on the same items differ
+    by far less noise than their accuracies do."""
+    out = []
+    for it, ll in zip(items, lls, strict=True):
+        z = choice_scores(metric, it, ll)
+        p = np.exp(z - z.max())
+        out.append(float(p[it.gold] / p.sum()))
+    return out
 
 
 def mean_stderr(values: Sequence[float]) -> Score:

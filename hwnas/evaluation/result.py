@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hwnas.store import Record
 
-EVALUATOR_VERSION = 1
+EVALUATOR_VERSION = 2  # 2: multiple choice records the gold choice's probability
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ def multiple_choice(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         "metrics": {m: {"accuracy": s.value, "stderr": s.stderr} for m, s in scores.items()},
         "predictions": {m: p for m, p in preds.items() if m != head},
     }
+    gold = metrics.gold_probabilities(head, items, lls)
+    g = metrics.mean_stderr(gold)
+    extra["gold_prob"] = {"value": g.value, "stderr": g.stderr,
+                          "per_item": [round(v, 6) for v in gold]}
     groups = metrics.by_group(preds[head], items)
     if groups:
         extra["groups"] = groups

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hwnas.errors import InputError
-from hwnas.search.objectives import Constraints, objectives
+from hwnas.search.objectives import QUALITY, Constraints, objectives
 
 STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local")  # = strategy.STRATEGIES
 LATENCY_SOURCES = ("measured", "predicted", "none")  # none: quality and size only
@@ -71,7 +71,7 @@ class SearchConfig:
             raise InputError(f"--evals {self.evals} is smaller than the initial population "
                              f"({self.n_init}); raise --evals to at least {self.n_init} or "
                              "lower --init")
-        needs_task = {"accuracy", "perplexity"} & set(self.objectives)
+        needs_task = QUALITY & set(self.objectives)
         if needs_task and not self.tasks:
             raise InputError("--tasks is empty; the accuracy objective needs at least one "
                              "task, e.g. --tasks arc_easy")

@@ -52,6 +52,9 @@ OBJECTIVES: Registry[Objective] = Registry("objective")
 for _o in (
     Objective("accuracy", "accuracy", "max", "", "accuracy on the run's tasks (mean over tasks)",
               scale="share"),
+    Objective("gold_prob", "gold_prob", "max", "",
+              "the gold choice's mean softmax probability on the run's tasks (the same items "
+              "for every subnet): a continuous, lower-noise accuracy proxy", scale="share"),
     Objective("latency", "latency_ms", "min", "ms", "the hardware profile's primary metric"),
     Objective("params", "params", "min", "", "parameters of the subnet"),
     Objective("memory", "memory_bytes", "min", "B",
@@ -61,6 +64,9 @@ for _o in (
               scale="log"),
 ):
     OBJECTIVES.register(_o.name, _o)
+
+
+QUALITY = {"accuracy", "gold_prob", "perplexity"}  # objectives read from the run's tasks
 
 
 def objectives(names: Sequence[str]) -> list[Objective]:
@@ -78,9 +84,10 @@ def objectives(names: Sequence[str]) -> list[Objective]:
     if len(out) < 2:
         raise InputError(f"--objectives {','.join(names)}: a multi-objective search needs at "
                          "least two, e.g. accuracy,latency")
-    if {"accuracy", "perplexity"} <= {o.name for o in out}:
-        raise InputError("--objectives: choose accuracy or perplexity, not both (one scores "
-                         "the run's tasks)")
+    quality = sorted(QUALITY & {o.name for o in out})
+    if len(quality) > 1:
+        raise InputError(f"--objectives: choose one of {', '.join(sorted(QUALITY))}, not "
+                         f"{' and '.join(quality)} (one scores the run's tasks)")
     return out
 
 

@@ -12,15 +12,16 @@ from hwnas.search.state import RunState
 if TYPE_CHECKING:
     from hwnas.search.runs import RunSummary
 
-LABEL = {"accuracy": "accuracy", "latency_ms": "latency (ms, primary metric)",
+LABEL = {"accuracy": "accuracy", "gold_prob": "gold-choice probability",
+         "latency_ms": "latency (ms, primary metric)",
          "params": "parameters (M)", "memory_bytes": "memory (MB)", "perplexity": "perplexity"}
 SCALE = {"params": 1e-6, "memory_bytes": 1e-6}
 
 
 def _axes(names: list[str]) -> tuple[str, str]:
     keys = [o.key for o in objectives(names)]
-    quality = [k for k in keys if k in ("accuracy", "perplexity")]
-    cost = [k for k in keys if k not in ("accuracy", "perplexity")]
+    quality = [k for k in keys if k in ("accuracy", "gold_prob", "perplexity")]
+    cost = [k for k in keys if k not in ("accuracy", "gold_prob", "perplexity")]
     if quality and cost:
         return cost[0], quality[0]
     return keys[0], keys[1]

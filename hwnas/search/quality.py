@@ -25,12 +25,17 @@ ITEM_SEED = 0  # real evaluations use a seeded sample of `limit` items of each t
 
 def summarise(res: Mapping[str, EvalResult]
               ) -> tuple[dict[str, float], dict[str, TaskDetail]]:
-    """A subnet's quality values (mean accuracy, mean perplexity) and per-task detail."""
+    """A subnet's quality values (mean accuracy, mean gold-choice probability, mean
+    perplexity) and per-task detail."""
     acc = [r.score for r in res.values() if r.metric != "perplexity"]
     ppl = [r.score for r in res.values() if r.metric == "perplexity"]
     values: dict[str, float] = {}
     if acc:
         values["accuracy"] = float(np.mean(acc))
+    gold = [g["value"] for r in res.values()
+            if isinstance(g := r.extra.get("gold_prob"), dict) and "value" in g]
+    if acc and len(gold) == len(acc):
+        values["gold_prob"] = float(np.mean([float(v) for v in gold]))
     if ppl:
         values["perplexity"] = float(np.mean(ppl))
     detail: dict[str, TaskDetail] = {

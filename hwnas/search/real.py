@@ -129,6 +129,8 @@ class RealEvaluator:
         chance = [c for c in map(chance_accuracy, self.config.tasks) if c is not None]
         if chance and "accuracy" in values:
             values["accuracy_chance"] = float(np.mean(chance))
+        if chance and "gold_prob" in values:  # guessing gives the gold 1/k as well
+            values["gold_prob_chance"] = float(np.mean(chance))
         from hwnas.search.spread import with_latency
 
         values = with_latency({**values, **self.exact(self.space.full())}, (lat, lat_detail))
