@@ -30,30 +30,41 @@ def choose_batch(mean: np.ndarray, sd: np.ndarray, violation: np.ndarray, k: int
     any more, the rest come from non-dominated sorting of the optimistic estimate, farthest
     first from what is already placed, ties to the more uncertain.
     """
-    from hwnas.search.problem import hypervolume
+    optimistic = mean - beta * sd
+    return _greedy(mean, optimistic[None], sd.sum(axis=1), violation, k, anchors, ref_point,
+                   optimistic)
 
+
+def _greedy(mean: np.ndarray, samples: np.ndarray, uncertainty: np.ndarray,
+            violation: np.ndarray, k: int, anchors: np.ndarray, ref_point: np.ndarray,
+            rank_by: np.ndarray) -> list[int]:
+    """Greedy batch: each pick is the predicted-feasible candidate whose `samples` (S, n, m)
+    add the most hypervolume, on average, to the real front plus the picks so far (placed at
+    their predicted means: fantasies), ties to the more uncertain; the rest, once nothing
+    improves, by non-dominated rank of `rank_by`, farthest first."""
     n = len(mean)
     if n == 0 or k <= 0:
         return []
-    optimistic = mean - beta * sd
-    uncertainty = sd.sum(axis=1)
+    m = mean.shape[1]
     placed = [a for a in np.atleast_2d(anchors)] if len(anchors) else []
     chosen: list[int] = []
     pool = [int(i) for i in np.flatnonzero(violation <= 0)]
+    inside: np.ndarray = np.asarray((samples < ref_point).all(axis=2))  # (S, n): can add
     while pool and len(chosen) < k:
-        base_F = np.vstack(placed) if placed else np.zeros((0, mean.shape[1]))
-        base = hypervolume(base_F, ref_point)
-        gain = {i: hypervolume(np.vstack([base_F, optimistic[i]]), ref_point) - base
-                for i in pool}
-        best = max(pool, key=lambda i: (round(gain[i], 12), uncertainty[i], -i))
+        base_F = np.vstack(placed) if placed else np.zeros((0, m))
+        base = _hv(base_F, ref_point)
+        gain = {i: float(np.mean([_hv(np.vstack([base_F, row]), ref_point) - base
+                                  for row in samples[inside[:, i], i]] or [0.0])
+                         * inside[:, i].mean()) for i in pool}
+        best = max(pool, key=lambda i: (round(gain[i], 12), float(uncertainty[i]), -i))
         if gain[best] <= 1e-12:
             break
         chosen.append(best)
         placed.append(mean[best])
         pool.remove(best)
     if len(chosen) < k:
-        chosen += _by_rank(mean, optimistic, uncertainty, violation, k - len(chosen),
-                           placed, set(chosen))
+        chosen += _by_rank(mean, rank_by, uncertainty, violation, k - len(chosen), placed,
+                           set(chosen))
     return chosen
 
 
@@ -132,32 +143,5 @@ def choose_batch_ehvi(mean: np.ndarray, sd: np.ndarray, violation: np.ndarray, k
     front plus the picks so far; each pick then joins the front at its predicted mean (a
     fantasy), so the next one goes elsewhere. When nothing is expected to improve the front,
     the rest come as in `choose_batch` (non-dominated sorting, farthest first)."""
-    n = len(mean)
-    if n == 0 or k <= 0:
-        return []
-    m = mean.shape[1]
-    draws = mean[None] + sd[None] * rng.standard_normal((n_samples, n, m))
-    placed = [a for a in np.atleast_2d(anchors)] if len(anchors) else []
-    chosen: list[int] = []
-    pool = [int(i) for i in np.flatnonzero(violation <= 0)]
-    while pool and len(chosen) < k:
-        base_F = np.vstack(placed) if placed else np.zeros((0, m))
-        base = _hv(base_F, ref_point)
-        gain = {}
-        for i in pool:
-            d = draws[:, i]
-            if not (d < ref_point).all(axis=1).any():
-                gain[i] = 0.0
-                continue
-            gain[i] = float(np.mean([_hv(np.vstack([base_F, row]), ref_point) - base
-                                     for row in d]))
-        best = max(pool, key=lambda i: (round(gain[i], 12), float(sd[i].sum()), -i))
-        if gain[best] <= 1e-12:
-            break
-        chosen.append(best)
-        placed.append(mean[best])
-        pool.remove(best)
-    if len(chosen) < k:
-        chosen += _by_rank(mean, mean - sd, sd.sum(axis=1), violation, k - len(chosen),
-                           placed, set(chosen))
-    return chosen
+    draws = mean[None] + sd[None] * rng.standard_normal((n_samples, *mean.shape))
+    return _greedy(mean, draws, sd.sum(axis=1), violation, k, anchors, ref_point, mean - sd)
