@@ -201,14 +201,14 @@ class Runner:
                   front_size=info["front_size"], hypervolume=info["hypervolume"])
 
     # ---- the whole run -------------------------------------------------------------------
-    def view(self, iteration: int) -> View:
+    def view(self) -> View:
         assert self.norm is not None
         specs, values = self.known()
         front, _, F = self.feasible_front()
         return View(self.config, self.space, self.objectives, self.norm, tuple(specs),
                     tuple(values), frozenset(self.state.tried()), dict(self.state.batches),
                     self.ev.exact, self.ev.latency_predictor(), self.values_of,
-                    (tuple(front), F), iteration)
+                    (tuple(front), F))
 
     def pending(self, iteration: int) -> bool:
         """Iteration `iteration` has work: budget left, or (on resume) evaluations recorded for
@@ -237,8 +237,8 @@ class Runner:
         it = 1
         while self.pending(it):
             k = min(self.config.n_batch, self.config.evals - self.used)
-            batch = self.planned(it, lambda rng, k=k, it=it: strategy.propose(  # type: ignore[misc]
-                self.view(it), rng, k))
+            batch = self.planned(it, lambda rng, k=k: strategy.propose(  # type: ignore[misc]
+                self.view(), rng, k))
             if not batch:
                 break
             self.real_batch(batch, it)

@@ -53,9 +53,13 @@ def _greedy(mean: np.ndarray, samples: np.ndarray, uncertainty: np.ndarray,
     while pool and len(chosen) < k:
         base_F = np.vstack(placed) if placed else np.zeros((0, m))
         base = _hv(base_F, ref_point)
-        gain = {i: float(np.mean([_hv(np.vstack([base_F, row]), ref_point) - base
-                                  for row in samples[inside[:, i], i]] or [0.0])
-                         * inside[:, i].mean()) for i in pool}
+        gain = {}
+        for i in pool:
+            rows = samples[inside[:, i], i]
+            if uncertainty[i] == 0:  # a known outcome: its samples are all the same row
+                rows = rows[:1]
+            gain[i] = float(np.mean([_hv(np.vstack([base_F, row]), ref_point) - base
+                                     for row in rows] or [0.0]) * inside[:, i].mean())
         best = max(pool, key=lambda i: (round(gain[i], 12), float(uncertainty[i]), -i))
         if gain[best] <= 1e-12:
             break

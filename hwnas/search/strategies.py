@@ -23,7 +23,7 @@ import numpy as np
 
 from hwnas.search.problem import SearchProblem, initial_population, make_algorithm, non_dominated
 from hwnas.search.selection import choose_batch, choose_batch_ehvi
-from hwnas.search.strategy import STRATEGIES, Proposal, View, initial_design, mutations, rng_for
+from hwnas.search.strategy import STRATEGIES, Proposal, View, mutations, rng_for
 from hwnas.search.surrogates import Surrogates
 from hwnas.supernet.space import SubnetSpec
 
@@ -61,6 +61,17 @@ def _predicted_info(pool: list[SubnetSpec], idx: list[int], means: list[dict[str
     return [{"key": pool[i].key(), "mean": means[i], "sd": sds[i]} for i in idx]
 
 
+def _normalised(view: View, means: list[dict[str, float]], sds: list[dict[str, float]]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted means and spreads in the search's normalised, minimised units, and each
+    candidate's summed predicted constraint violation (0: feasible)."""
+    norm, cons = view.norm, view.config.constraints
+    M = norm.matrix(means)
+    S = np.vstack([norm.sd_row(sd, m) for sd, m in zip(sds, means, strict=True)])
+    viol = np.array([sum(max(0.0, g) for g in cons.violation(m)) for m in means])
+    return M, S, viol
+
+
 class Linas:
     """Predictor-guided search (see the module docstring)."""
 
@@ -78,14 +89,11 @@ class Linas:
     def choose(self, view: View, sur: Surrogates, pool: list[SubnetSpec], k: int,
                rng: np.random.Generator) -> tuple[list[int], list[dict[str, float]],
                                                   list[dict[str, float]]]:
-        norm, cons = view.norm, view.config.constraints
         means, sds = sur.predict(pool)
         known = sur.known()
         sds = [{key: (0.0 if key in known else v) for key, v in sd.items()} for sd in sds]
-        M = norm.matrix(means)
-        S = np.vstack([norm.sd_row(sd, m) for sd, m in zip(sds, means, strict=True)])
-        viol = np.array([sum(max(0.0, g) for g in cons.violation(m)) for m in means])
-        idx = choose_batch_ehvi(M, S, viol, k, view.front[1], norm.ref_point(), rng,
+        M, S, viol = _normalised(view, means, sds)
+        idx = choose_batch_ehvi(M, S, viol, k, view.front[1], view.norm.ref_point(), rng,
                                 self.n_samples)
         return idx, means, sds
 
@@ -113,12 +121,9 @@ class LinasV1(Linas):
     def choose(self, view: View, sur: Surrogates, pool: list[SubnetSpec], k: int,
                rng: np.random.Generator) -> tuple[list[int], list[dict[str, float]],
                                                   list[dict[str, float]]]:
-        norm, cons = view.norm, view.config.constraints
         means, sds = sur.predict(pool)
-        M = norm.matrix(means)
-        S = np.vstack([norm.sd_row(sd, m) for sd, m in zip(sds, means, strict=True)])
-        viol = np.array([sum(max(0.0, g) for g in cons.violation(m)) for m in means])
-        return choose_batch(M, S, viol, k, view.front[1], norm.ref_point()), means, sds
+        M, S, viol = _normalised(view, means, sds)
+        return choose_batch(M, S, viol, k, view.front[1], view.norm.ref_point()), means, sds
 
 
 class NSGA2:
@@ -189,5 +194,3 @@ STRATEGIES.register("linas-v1", LinasV1)
 STRATEGIES.register("nsga2", NSGA2)
 STRATEGIES.register("random", RandomSearch)
 STRATEGIES.register("local", LocalSearch)
-
-__all__ = ["STRATEGIES", "initial_design"]

@@ -47,7 +47,6 @@ class View:
     latency_predictor: Any  # the profile's composed predictor bundle, or None
     values_of: Callable[[SubnetSpec], dict[str, float]]  # measured, or a penalty if failed
     front: tuple[tuple[SubnetSpec, ...], np.ndarray]  # the feasible real front, normalised
-    iteration: int
 
     def keys(self) -> list[str]:
         """Every measured key the objectives and the active constraints read."""
