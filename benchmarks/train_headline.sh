@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
 # The #11 headline training run: distil the embedded model into its super-network for
-# 90 minutes of wall time, keeping a copy of the model at 10 minutes (the 10-minute
-# acceptance check). Resumable: re-run the same command after a crash or kill -9 and it
-# continues from the last checkpoint (minutes are summed over resumes).
-#   nohup bash benchmarks/train_headline.sh OUT_DIR > OUT_DIR.log 2>&1 &
+# MINUTES of wall time (default 70; the acceptance allows at most 90), publishing a copy of
+# the model at 10 minutes as OUT_DIR/snapshot-10min (the 10-minute acceptance check).
+# The sampled subnets come from the 1.2-1.6x proxy band, where the headline subnet lies
+# (>= 1.2x smaller, >= 1.3x faster); the learning rate decays on a cosine over the budget.
+# Resumable: re-run the same command after a crash or kill -9 and it continues from the last
+# checkpoint (minutes are summed over resumes).
+#   nohup bash benchmarks/train_headline.sh OUT_DIR [MINUTES] > OUT_DIR.log 2>&1 &
 set -euo pipefail
-OUT=${1:?usage: train_headline.sh OUT_DIR}
+OUT=${1:?usage: train_headline.sh OUT_DIR [MINUTES]}
+MINUTES=${2:-70}
 HW=${HWNAS:-.venv/bin/hwnas}
-ARGS=(--model smollm2-135m --lr 1e-4 --warmup 10 --band 1.2,1.8 --random-subnets 1
-      --seq-len 256 --batch 4 --save-every 10 --json)
-run() {  # run MINUTES: train until MINUTES in total, resuming when a checkpoint exists
-  if compgen -G "$OUT/checkpoint*/state.json" > /dev/null; then "$HW" supernet train "${ARGS[@]}" --out "$OUT" --minutes "$1" --resume
-  else "$HW" supernet train "${ARGS[@]}" --out "$OUT" --minutes "$1"; fi
-}
-if [ ! -d "$OUT.10min" ]; then
-  run 10
-  rm -rf "$OUT.10min.tmp" && cp -r "$OUT" "$OUT.10min.tmp" && rm -rf "$OUT.10min.tmp/checkpoint"
-  mv "$OUT.10min.tmp" "$OUT.10min"
+ARGS=(--model smollm2-135m --lr 1e-4 --warmup 20 --schedule cosine --band 1.2,1.6
+      --random-subnets 1 --seq-len 256 --batch 4 --save-every 25 --snapshot-minutes 10
+      --minutes "$MINUTES" --json)
+if compgen -G "$OUT/checkpoint*/state.json" > /dev/null; then
+  exec "$HW" supernet train "${ARGS[@]}" --out "$OUT" --resume
 fi
-run 90
+exec "$HW" supernet train "${ARGS[@]}" --out "$OUT"

@@ -31,6 +31,14 @@ def _band(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _minutes(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--snapshot-minutes '{text}': give minutes separated by commas, "
+                         "e.g. 10,30") from None
+
+
 class _Bar:
     """A rich progress bar with tokens/s, loss and ETA, on stderr."""
 
@@ -77,6 +85,9 @@ def train_cmd(
     accum: int = typer.Option(1, "--accum", help="Micro-batches per optimiser step."),
     lr: float = typer.Option(5e-5, "--lr"),
     warmup: int = typer.Option(0, "--warmup", help="Linear warm-up steps."),
+    schedule: str = typer.Option("constant", "--schedule", help="constant, or cosine (decay "
+                                 "to --min-lr-ratio x lr at the end of the budget)."),
+    min_lr_ratio: float = typer.Option(0.1, "--min-lr-ratio"),
     temperature: float = typer.Option(1.0, "--temperature", help="Distillation temperature."),
     lm_weight: float = typer.Option(0.0, "--lm-weight", help="Weight of the plain LM loss."),
     random_subnets: int = typer.Option(1, "--random-subnets", min=0, help="Random band "
@@ -88,6 +99,9 @@ def train_cmd(
     lora: bool = typer.Option(False, "--lora", help="Not available yet."),
     seed: int = typer.Option(0, "--seed"),
     save_every: int = typer.Option(50, "--save-every", help="Checkpoint every N steps."),
+    snapshot_minutes: str = typer.Option("", "--snapshot-minutes", help="Also publish the "
+                                         "model at these wall times, e.g. 10,30: "
+                                         "OUT/snapshot-10min/ is then a model directory too."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Distil the model into its super-network: `--model M --out DIR --minutes N`."""
@@ -95,10 +109,11 @@ def train_cmd(
 
     cfg = TrainConfig(model=model, out=str(out), steps=steps, minutes=minutes, tokens=tokens,
                       seq_len=seq_len, batch=batch, accum=accum, lr=lr, warmup=warmup,
+                      schedule=schedule, min_lr_ratio=min_lr_ratio,
                       temperature=temperature, lm_weight=lm_weight,
                       random_subnets=random_subnets, band=_band(band), seed=seed, bf16=bf16,
                       device=device, lora=lora, text=None if text is None else str(text),
-                      save_every=save_every)
+                      save_every=save_every, snapshot_minutes=_minutes(snapshot_minutes))
     try:
         with _Bar(not json_out, steps) as bar:
             result = train(cfg, resume=resume, progress=bar)

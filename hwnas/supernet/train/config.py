@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from hwnas.errors import InputError
 
 # Fields that only say when to stop or how often to save: a resumed run may change them.
-STOPPING = ("steps", "minutes", "tokens", "save_every", "progress")
+STOPPING = ("steps", "minutes", "tokens", "save_every", "progress", "snapshot_minutes")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class TrainConfig:
     lr: float = 5e-5
     weight_decay: float = 0.0
     warmup: int = 0  # linear warm-up steps
+    schedule: str = "constant"  # constant, or cosine: decay to min_lr_ratio * lr at the budget
+    min_lr_ratio: float = 0.1
     temperature: float = 1.0  # distillation temperature (loss scaled by T^2)
     lm_weight: float = 0.0  # weight of the plain language-model loss beside the KL
     full_weight: float = 1.0  # weight of the full network's loss in the sandwich
@@ -38,6 +42,7 @@ class TrainConfig:
     text: str | None = None  # a user text/JSONL file instead of the bundled passages
     max_documents: int | None = None
     save_every: int = 50
+    snapshot_minutes: tuple[float, ...] = ()  # also publish the model at these wall times
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -49,11 +54,18 @@ class TrainConfig:
                 raise InputError(f"--{name.replace('_', '-')} must be positive, got {v}")
         if self.minutes is not None and self.minutes <= 0:
             raise InputError(f"--minutes must be positive, got {self.minutes}")
+        if any(m <= 0 for m in self.snapshot_minutes):
+            raise InputError(f"--snapshot-minutes must be positive, got "
+                             f"{list(self.snapshot_minutes)}")
         if self.temperature <= 0:
             raise InputError(f"--temperature must be positive, got {self.temperature}")
         lo, hi = self.band
         if not 1.0 <= lo < hi:
             raise InputError(f"--band {lo},{hi}: give two speed-ups 1 <= low < high, e.g. 1.1,2")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"--schedule '{self.schedule}': choose {' or '.join(SCHEDULES)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise InputError(f"--min-lr-ratio must be between 0 and 1, got {self.min_lr_ratio}")
         if self.bf16 not in ("auto", "on", "off"):
             raise InputError(f"--bf16 '{self.bf16}': choose auto, on or off")
         if self.device != "cpu":
@@ -62,9 +74,30 @@ class TrainConfig:
         if self.lora:
             raise InputError("--lora: not available yet; train all weights (drop --lora)")
 
+    def done_fraction(self, step: int, tokens: int, seconds: float) -> float:
+        """How far through its budget (steps, tokens or minutes) a run is, 0..1."""
+        if self.steps is not None:
+            return min(1.0, step / self.steps)
+        if self.tokens is not None:
+            return min(1.0, tokens / self.tokens)
+        assert self.minutes is not None
+        return min(1.0, seconds / (self.minutes * 60.0))
+
+    def learning_rate(self, step: int, tokens: int, seconds: float) -> float:
+        """Linear warm-up, then constant or a cosine decay to `min_lr_ratio * lr` at the end
+        of the budget (for a `--minutes` budget, by the wall time spent so far)."""
+        if self.warmup and step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        if self.schedule == "constant":
+            return self.lr
+        f = self.done_fraction(step, tokens, seconds)
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio)
+                          * 0.5 * (1 + math.cos(math.pi * f)))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["band"] = list(self.band)
+        d["snapshot_minutes"] = list(self.snapshot_minutes)
         return d
 
     @classmethod
@@ -72,6 +105,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         kw["band"] = tuple(kw.get("band", (1.1, 2.0)))
+        kw["snapshot_minutes"] = tuple(kw.get("snapshot_minutes", ()))
         return cls(**kw)
 
     def identity(self) -> str:

@@ -5,7 +5,9 @@ full network and the sampled subnets (sandwich, `sampler`) run on the shared wei
 (`view`) and their losses are back-propagated together. The output directory is a plain
 Hugging Face model directory (weights, config, tokenizer) plus `hwnas_importance.json`
 (the base model's importance order, so subnets of the trained model are cut exactly as they
-were trained), `hwnas_supernet.json` (how it was made), `loss_curve.png` and `checkpoint/`.
+were trained), `hwnas_supernet.json` (how it was made), `loss_curve.png` and `checkpoint/`;
+`--snapshot-minutes` adds `snapshot-<N>min/`, the same kind of directory, published once the
+run's wall time passes N minutes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import hwnas
 from hwnas.errors import InputError
 from hwnas.supernet.supernet import IMPORTANCE_FILE
 from hwnas.supernet.train import checkpoint as ckpt
+from hwnas.supernet.train.allocator import reuse_freed_memory
 from hwnas.supernet.train.config import STOPPING, TrainConfig
 from hwnas.supernet.train.data import Batches, pack, training_documents
 from hwnas.supernet.train.sampler import BandSampler, CostFn, proxy_cost
@@ -66,12 +69,31 @@ class TrainResult:
         return dict(self.__dict__)
 
 
-def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 * KL(teacher || student) over the full vocabulary, mean over tokens."""
-    t = temperature
-    s_logp = F.log_softmax(student.float() / t, dim=-1)
-    t_logp = F.log_softmax(teacher.float() / t, dim=-1)
-    kl = (t_logp.exp() * (t_logp - s_logp)).sum(-1)
+@dataclass(frozen=True)
+class TeacherTargets:
+    """The teacher's distribution over one micro-batch, computed once for every student."""
+
+    probs: torch.Tensor  # softmax(teacher / T), float32
+    neg_entropy: torch.Tensor  # sum_v p log p per token
+    temperature: float
+
+
+def teacher_targets(teacher: torch.Tensor, temperature: float) -> TeacherTargets:
+    logp = F.log_softmax(teacher.float() / temperature, dim=-1)
+    probs = logp.exp()
+    return TeacherTargets(probs, (probs * logp).sum(-1), temperature)
+
+
+def kd_loss(student: torch.Tensor, target: TeacherTargets) -> torch.Tensor:
+    """T^2 * KL(teacher || student) over the full vocabulary, mean over tokens.
+
+    KL = sum p log p - sum p log q, and log q = z - logsumexp(z) with sum p = 1, so the
+    student's side is one dot product and one log-sum-exp: no log-softmax tensor of the
+    vocabulary's size is kept for backward (its gradient is softmax(z) - p all the same).
+    """
+    t = target.temperature
+    z = student.float() / t
+    kl = target.neg_entropy - (target.probs * z).sum(-1) + torch.logsumexp(z, dim=-1)
     return kl.mean() * (t * t)
 
 
@@ -140,6 +162,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
         sn = Supernet.load(cfg.model)
     if sn.tokenizer is None:
         raise InputError(f"model '{cfg.model}' has no tokenizer; training needs one")
+    reuse_freed_memory()
     torch.manual_seed(cfg.seed)
     teacher = sn.model.eval().requires_grad_(False)
     student = copy.deepcopy(teacher).train().requires_grad_(True)
@@ -159,7 +182,6 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
         st = ckpt.load(found, student, opt)
         batches.cursor = st.cursor
         rng.bit_generator.state = st.numpy_rng
-    (out / IMPORTANCE_FILE).write_text(json.dumps(sn.importance.to_dict()))
 
     def save() -> None:
         st.cursor = batches.cursor
@@ -191,6 +213,11 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
             st.losses.append(logs)
             if st.step % cfg.save_every == 0:
                 save()
+            for minutes in cfg.snapshot_minutes:
+                snap = out / snapshot_dir(minutes)
+                if st.seconds >= minutes * 60.0 and not snap.exists():
+                    publish(snap, student, sn, cfg, st, bf16)
+                    student.train()
             if progress is not None:
                 tok_s = session_tokens / max(elapsed, 1e-9)
                 per_step = elapsed / max(1, session_tokens // tokens_per_step)
@@ -211,7 +238,7 @@ def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
           student: PreTrainedModel, opt: torch.optim.Optimizer, sn: Supernet,
           sampler: BandSampler, rng: np.random.Generator, batches: Batches,
           autocast: torch.autocast, weights: list[float]) -> dict[str, float]:
-    lr = cfg.lr * min(1.0, (st.step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
+    lr = cfg.learning_rate(st.step, st.tokens, st.seconds)
     for group in opt.param_groups:
         group["lr"] = lr
     specs = sampler.sandwich(rng, cfg.random_subnets)
@@ -220,11 +247,11 @@ def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
     for _ in range(cfg.accum):
         ids = batches.next(cfg.batch)
         with torch.no_grad(), autocast:
-            t_logits = teacher(ids, use_cache=False).logits.float()
+            target = teacher_targets(teacher(ids, use_cache=False).logits, cfg.temperature)
         for n, (spec, w) in enumerate(zip(specs, weights, strict=True)):
             with subnet_view(student, sn.arch, sn.importance, spec) as m, autocast:
                 logits = m(ids, use_cache=False).logits
-            loss = kd_loss(logits, t_logits, cfg.temperature)
+            loss = kd_loss(logits, target)
             if cfg.lm_weight:
                 loss = loss + cfg.lm_weight * lm_loss(logits, ids)
             (loss * (w / norm)).backward()
@@ -236,10 +263,16 @@ def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
             "random": float(np.mean(sums[2:])) if len(sums) > 2 else float("nan"), "lr": lr}
 
 
+def snapshot_dir(minutes: float) -> str:
+    """Where `--snapshot-minutes` puts the model published at that wall time, inside --out."""
+    return f"snapshot-{minutes:g}min"
+
+
 def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
             st: ckpt.TrainState, bf16: bool) -> None:
     """Write the trained weights as a Hugging Face model directory (files replaced one by
     one after they are complete in a temporary folder)."""
+    out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".publish.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -247,6 +280,7 @@ def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
     student.save_pretrained(tmp)
     if sn.tokenizer is not None:
         sn.tokenizer.save_pretrained(tmp)
+    (tmp / IMPORTANCE_FILE).write_text(json.dumps(sn.importance.to_dict()))
     info = {"hwnas_version": hwnas.__version__, "base_model": sn.name,
             "base_fingerprint": sn.fingerprint, "importance": sn.importance.method,
             "config": cfg.to_dict(), "steps": st.step, "tokens": st.tokens,
