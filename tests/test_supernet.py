@@ -148,3 +148,19 @@ def test_export_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "x" / "notes.txt").write_text("mine")
     with pytest.raises(hwnas.InputError, match="not an hwnas export"):
         export(sn, sn.space.full(), tmp_path / "x")
+
+
+def test_block_influence_ranks_a_layer_that_does_nothing_lowest(tmp_path):
+    from hwnas.supernet.importance import block_influence
+    from tests.conftest import save_tiny_model_dir
+
+    sn = Supernet.load(str(save_tiny_model_dir(tmp_path / "m", layers=4)))
+    layer = sn.model.model.layers[2]
+    with torch.no_grad():  # the residual stream passes layer 2 unchanged
+        layer.self_attn.o_proj.weight.zero_()
+        layer.mlp.down_proj.weight.zero_()
+    text = " ".join(f"word{i % 17} and more{i % 5}" for i in range(400))
+    bi = block_influence(sn.model, sn.tokenizer, text, seq_len=32, max_sequences=4)
+    assert len(bi) == 4
+    assert bi[2] == pytest.approx(0.0, abs=1e-9)
+    assert min(b for i, b in enumerate(bi) if i != 2) > 1e-4

@@ -94,6 +94,8 @@ def train_cmd(
                                        "subnets per step besides the full and the smallest."),
     band: str = typer.Option("1.1,2", "--band", help="Speed-up band of the sampled subnets "
                              "(analytic weight-bytes proxy)."),
+    sampler: str = typer.Option("influence", "--sampler", help="Which layers sampled subnets "
+                                "drop: influence (low block influence first) or uniform."),
     bf16: str = typer.Option("auto", "--bf16", help="auto, on or off (autocast)."),
     device: str = typer.Option("cpu", "--device", help="cpu (cuda: not available yet)."),
     lora: bool = typer.Option(False, "--lora", help="Not available yet."),
@@ -111,7 +113,8 @@ def train_cmd(
                       seq_len=seq_len, batch=batch, accum=accum, lr=lr, warmup=warmup,
                       schedule=schedule, min_lr_ratio=min_lr_ratio,
                       temperature=temperature, lm_weight=lm_weight,
-                      random_subnets=random_subnets, band=_band(band), seed=seed, bf16=bf16,
+                      random_subnets=random_subnets, band=_band(band), sampler=sampler,
+                      seed=seed, bf16=bf16,
                       device=device, lora=lora, text=None if text is None else str(text),
                       save_every=save_every, snapshot_minutes=_minutes(snapshot_minutes))
     try:

@@ -121,3 +121,39 @@ def compute_importance(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
               for s in group_scores]
     source = hashlib.sha256(text.encode()).hexdigest()[:12]
     return Importance(tuple(order), tuple(gorder), METHOD, f"{source}:{n_seq}x{seq_len}")
+
+
+@torch.inference_mode()
+def block_influence(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
+                    seq_len: int = 256, max_sequences: int = 16) -> tuple[float, ...]:
+    """Each decoder layer's block influence (ShortGPT, arXiv 2403.03853): one minus the mean
+    cosine similarity between the hidden state entering the layer and the one leaving it,
+    over the tokens of `text`. A layer that barely turns the residual stream scores near 0
+    and is the first to drop."""
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
+    n_seq = max(1, min(max_sequences, ids.numel() // seq_len))
+    layers = model.model.layers
+    sums = [0.0] * len(layers)
+    count = [0]
+    hooks = []
+    for i, layer in enumerate(layers):
+        def hook(_m: torch.nn.Module, args: tuple[torch.Tensor, ...],
+                 kwargs: dict[str, object], out: object, i: int = i) -> None:
+            x = args[0] if args else kwargs["hidden_states"]
+            y = out[0] if isinstance(out, tuple) else out
+            assert isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)
+            cos = torch.nn.functional.cosine_similarity(x.double(), y.double(), dim=-1)
+            sums[i] += float((1.0 - cos).sum())
+        hooks.append(layer.register_forward_hook(hook, with_kwargs=True))
+    try:
+        device = next(model.parameters()).device
+        for s in range(n_seq):
+            chunk = ids[s * seq_len:(s + 1) * seq_len]
+            if chunk.numel() < 2:
+                break
+            model(chunk[None].to(device), use_cache=False)
+            count[0] += chunk.numel()
+    finally:
+        for h in hooks:
+            h.remove()
+    return tuple(v / max(count[0], 1) for v in sums)

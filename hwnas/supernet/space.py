@@ -194,13 +194,24 @@ class SearchSpace:
                     for j in rng.integers(0, len(self.kv_choices), len(layers)))
         return SubnetSpec(layers, widths, kvs)
 
-    def sample_graded(self, rng: np.random.Generator, level: float) -> SubnetSpec:
+    def sample_graded(self, rng: np.random.Generator, level: float,
+                      drop_weights: Sequence[float] | None = None) -> SubnetSpec:
         """A subnet at compression `level` in [0, 1] (0: the full model): drops each layer with
         probability level/2 and moves widths and KV groups down by Binomial(choices - 1,
-        level). Spreads samples from the full model down to heavily compressed ones."""
+        level). Spreads samples from the full model down to heavily compressed ones.
+
+        With `drop_weights` (one per layer), the number of dropped layers is drawn the same
+        way, Binomial(layers, level/2), but which layers go is drawn without replacement in
+        proportion to the weights, so layers that matter little are dropped first."""
         n = self.arch.num_layers
         while True:
-            keep = rng.random(n) >= 0.5 * level
+            if drop_weights is None:
+                keep = rng.random(n) >= 0.5 * level
+            else:
+                p = np.asarray(drop_weights, dtype=float)
+                drop = min(int(rng.binomial(n, 0.5 * level)), int((p > 0).sum()))
+                keep = np.ones(n, dtype=bool)
+                keep[rng.choice(n, size=drop, replace=False, p=p / p.sum())] = False
             if keep.sum() >= self.min_layers:
                 break
         layers = tuple(int(i) for i in np.flatnonzero(keep))

@@ -13,6 +13,7 @@ from hwnas.errors import InputError
 # Fields that only say when to stop or how often to save: a resumed run may change them.
 STOPPING = ("steps", "minutes", "tokens", "save_every", "progress", "snapshot_minutes")
 SCHEDULES = ("constant", "cosine")
+SAMPLERS = ("influence", "uniform")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class TrainConfig:
     full_weight: float = 1.0  # weight of the full network's loss in the sandwich
     random_subnets: int = 1  # random band subnets per step besides the band's smallest
     band: tuple[float, float] = (1.1, 2.0)  # proxy speed-up band the subnets come from
+    sampler: str = "influence"  # which layers sampled subnets drop: influence, or uniform
     seed: int = 0
     bf16: str = "auto"  # auto (when the CPU has native bf16), on, off
     device: str = "cpu"
@@ -62,6 +64,8 @@ class TrainConfig:
         lo, hi = self.band
         if not 1.0 <= lo < hi:
             raise InputError(f"--band {lo},{hi}: give two speed-ups 1 <= low < high, e.g. 1.1,2")
+        if self.sampler not in SAMPLERS:
+            raise InputError(f"--sampler '{self.sampler}': choose {' or '.join(SAMPLERS)}")
         if self.schedule not in SCHEDULES:
             raise InputError(f"--schedule '{self.schedule}': choose {' or '.join(SCHEDULES)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -105,6 +109,8 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         kw["band"] = tuple(kw.get("band", (1.1, 2.0)))
+        kw.setdefault("sampler", "uniform")  # runs from before the sampler setting dropped
+        # layers uniformly: they resume as they were made
         kw["snapshot_minutes"] = tuple(kw.get("snapshot_minutes", ()))
         return cls(**kw)
 

@@ -33,7 +33,7 @@ from hwnas.supernet.train import checkpoint as ckpt
 from hwnas.supernet.train.allocator import reuse_freed_memory
 from hwnas.supernet.train.config import STOPPING, TrainConfig
 from hwnas.supernet.train.data import Batches, pack, training_documents
-from hwnas.supernet.train.sampler import BandSampler, CostFn, proxy_cost
+from hwnas.supernet.train.sampler import BandSampler, CostFn, influence_weights, proxy_cost
 from hwnas.supernet.train.view import subnet_view
 
 if TYPE_CHECKING:
@@ -111,6 +111,19 @@ def use_bf16(setting: str) -> bool:
     return supported
 
 
+def drop_weights(cfg: TrainConfig, teacher: PreTrainedModel, sn: Supernet
+                 ) -> tuple[float, ...] | None:
+    """The sampler's per-layer drop weights: from the base model's block influence on the
+    calibration text (`sampler: influence`), or None (every layer alike)."""
+    if cfg.sampler == "uniform":
+        return None
+    from hwnas.datasets.text import calibration_text
+    from hwnas.supernet.importance import block_influence
+
+    assert sn.tokenizer is not None
+    return influence_weights(block_influence(teacher, sn.tokenizer, calibration_text()))
+
+
 def _check_out(out: Path, resume: bool) -> None:
     if resume:
         if ckpt.find(out) is None:
@@ -171,7 +184,8 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
     bf16 = use_bf16(cfg.bf16)
     seqs = pack(training_documents(cfg.text, cfg.max_documents), sn.tokenizer, cfg.seq_len)
     batches = Batches(seqs, cfg.seed)
-    sampler = BandSampler(sn.space, cfg.band, cost or proxy_cost(sn.space))
+    sampler = BandSampler(sn.space, cfg.band, cost or proxy_cost(sn.space),
+                          drop_weights(cfg, teacher, sn))
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     st = ckpt.TrainState()
@@ -214,9 +228,9 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
             if st.step % cfg.save_every == 0:
                 save()
             for minutes in cfg.snapshot_minutes:
-                snap = out / snapshot_dir(minutes)
-                if st.seconds >= minutes * 60.0 and not snap.exists():
-                    publish(snap, student, sn, cfg, st, bf16)
+                published = out / snapshot_dir(minutes)
+                if st.seconds >= minutes * 60.0 and not published.exists():
+                    publish(published, student, sn, cfg, st, bf16)
                     student.train()
             if progress is not None:
                 tok_s = session_tokens / max(elapsed, 1e-9)
