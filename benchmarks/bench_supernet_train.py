@@ -7,6 +7,7 @@ trained full path. `--before FILE` reuses the "before" figures from a saved
 `bench_repair.py` JSON summary (same --tokens) instead of measuring them again.
 
     nice -n 10 .venv/bin/python benchmarks/bench_supernet_train.py --minutes 3 --out DIR
+    .venv/bin/python benchmarks/bench_supernet_train.py --trained RUN/snapshot-10min
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hwnas.datasets.text import heldout_text
 from hwnas.evaluation.perplexity import perplexity
 from hwnas.supernet.supernet import Supernet
 from hwnas.supernet.train import TrainConfig, train
+from hwnas.supernet.train.loop import INFO_FILE
 
 try:
     from benchmarks.bench_repair import bench_specs
@@ -42,7 +44,7 @@ def _ppls(sn: Supernet, specs: list, text: str, tokens: int) -> list[float]:  # 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None, help="where to train (unless --trained)")
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seq-len", type=int, default=256)
@@ -51,8 +53,12 @@ def main() -> None:
     ap.add_argument("--subnets", type=int, default=20)
     ap.add_argument("--tokens", type=int, default=4096)
     ap.add_argument("--before", type=Path, default=None)
+    ap.add_argument("--trained", default=None, help="measure this trained super-network "
+                    "directory (e.g. a run's snapshot-10min) instead of training one")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.trained is None and args.out is None:
+        ap.error("give --out DIR to train, or --trained DIR to measure a trained one")
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     base = Supernet.load(args.model)
@@ -66,20 +72,26 @@ def main() -> None:
     else:
         full0 = perplexity(base.model, base.tokenizer, text, max_tokens=args.tokens)
         before = _ppls(base, specs, text, args.tokens)
-    cfg = TrainConfig(model=args.model, out=args.out, minutes=args.minutes, lr=args.lr,
-                      seq_len=args.seq_len, batch=args.batch,
-                      random_subnets=args.random_subnets, progress=False)
-    res = train(cfg, sn=base)
-    print(f"trained: {res.to_dict()}", flush=True)
-    trained = Supernet.load(args.out)
+    if args.trained is None:
+        cfg = TrainConfig(model=args.model, out=args.out, minutes=args.minutes, lr=args.lr,
+                          seq_len=args.seq_len, batch=args.batch,
+                          random_subnets=args.random_subnets, progress=False)
+        res = train(cfg, sn=base).to_dict()
+        print(f"trained: {res}", flush=True)
+    else:
+        info = json.loads((Path(args.trained) / INFO_FILE).read_text())
+        res = {k: info[k] for k in ("steps", "tokens", "seconds")}
+        res["config"] = info["config"]
+    trained = Supernet.load(args.trained or args.out)
     full1 = perplexity(trained.model, trained.tokenizer, text, max_tokens=args.tokens)
     after = _ppls(trained, specs, text, args.tokens)
     gap0 = float(np.mean([math.log(p / full0) for p in before]))
     gap1 = float(np.mean([math.log(p / full0) for p in after]))
     gap1_own = float(np.mean([math.log(p / full1) for p in after]))
     print(json.dumps({
-        "model": args.model, "minutes": args.minutes, "train": res.to_dict(),
-        "tokens_per_s": res.tokens / max(res.seconds, 1e-9), "heldout_tokens": args.tokens,
+        "model": args.model, "trained": args.trained or args.out, "train": res,
+        "tokens_per_s": res["tokens"] / max(res["seconds"], 1e-9),
+        "heldout_tokens": args.tokens,
         "full_ppl_original": full0, "full_ppl_trained": full1,
         "mean_logppl_gap_before": gap0, "mean_logppl_gap_after": gap1,
         "mean_logppl_gap_after_vs_trained_full": gap1_own,
