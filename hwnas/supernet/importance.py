@@ -76,12 +76,33 @@ def identity_importance(arch: ArchInfo) -> Importance:
                       "identity", "identity")
 
 
+def _chunks(tokenizer: PreTrainedTokenizerBase, text: str, seq_len: int,
+            max_sequences: int) -> list[torch.Tensor]:
+    """Up to `max_sequences` windows of `seq_len` tokens of `text` (one shorter window when the
+    text is shorter)."""
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
+    n_seq = max(1, min(max_sequences, ids.numel() // seq_len))
+    windows = [ids[s * seq_len:(s + 1) * seq_len] for s in range(n_seq)]
+    return [w for w in windows if w.numel() >= 2]
+
+
+def _run_hooked(model: PreTrainedModel, chunks: list[torch.Tensor],
+                hooks: list[torch.utils.hooks.RemovableHandle]) -> None:
+    """Run the model over each window with `hooks` registered; remove them afterwards."""
+    try:
+        device = next(model.parameters()).device
+        for chunk in chunks:
+            model(chunk[None].to(device), use_cache=False)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 @torch.inference_mode()
 def compute_importance(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                        arch: ArchInfo, text: str,
                        seq_len: int = 256, max_sequences: int = 64) -> Importance:
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
-    n_seq = max(1, min(max_sequences, ids.numel() // seq_len))
+    chunks = _chunks(tokenizer, text, seq_len, max_sequences)
     layers = model.model.layers
     chan = [torch.zeros(arch.intermediate_size, dtype=torch.float64) for _ in layers]
     head = [torch.zeros(arch.num_q_heads, dtype=torch.float64) for _ in layers]
@@ -105,22 +126,13 @@ def compute_importance(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
 
         hooks.append(layer.mlp.down_proj.register_forward_hook(mlp_hook))
         hooks.append(layer.self_attn.o_proj.register_forward_hook(attn_hook))
-    try:
-        device = next(model.parameters()).device
-        for s in range(n_seq):
-            chunk = ids[s * seq_len:(s + 1) * seq_len]
-            if chunk.numel() < 2:
-                break
-            model(chunk[None].to(device), use_cache=False)
-    finally:
-        for h in hooks:
-            h.remove()
+    _run_hooked(model, chunks, hooks)
     group_scores = [h.view(arch.num_kv_heads, arch.q_per_kv).sum(1) for h in head]
     order = [tuple(int(j) for j in torch.argsort(c, descending=True, stable=True)) for c in chan]
     gorder = [tuple(int(g) for g in torch.argsort(s, descending=True, stable=True))
               for s in group_scores]
     source = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return Importance(tuple(order), tuple(gorder), METHOD, f"{source}:{n_seq}x{seq_len}")
+    return Importance(tuple(order), tuple(gorder), METHOD, f"{source}:{len(chunks)}x{seq_len}")
 
 
 @torch.inference_mode()
@@ -130,11 +142,9 @@ def block_influence(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     cosine similarity between the hidden state entering the layer and the one leaving it,
     over the tokens of `text`. A layer that barely turns the residual stream scores near 0
     and is the first to drop."""
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
-    n_seq = max(1, min(max_sequences, ids.numel() // seq_len))
+    chunks = _chunks(tokenizer, text, seq_len, max_sequences)
     layers = model.model.layers
     sums = [0.0] * len(layers)
-    count = [0]
     hooks = []
     for i, layer in enumerate(layers):
         def hook(_m: torch.nn.Module, args: tuple[torch.Tensor, ...],
@@ -145,15 +155,6 @@ def block_influence(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
             cos = torch.nn.functional.cosine_similarity(x.double(), y.double(), dim=-1)
             sums[i] += float((1.0 - cos).sum())
         hooks.append(layer.register_forward_hook(hook, with_kwargs=True))
-    try:
-        device = next(model.parameters()).device
-        for s in range(n_seq):
-            chunk = ids[s * seq_len:(s + 1) * seq_len]
-            if chunk.numel() < 2:
-                break
-            model(chunk[None].to(device), use_cache=False)
-            count[0] += chunk.numel()
-    finally:
-        for h in hooks:
-            h.remove()
-    return tuple(v / max(count[0], 1) for v in sums)
+    _run_hooked(model, chunks, hooks)
+    tokens = sum(c.numel() for c in chunks)
+    return tuple(v / max(tokens, 1) for v in sums)
