@@ -93,14 +93,18 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs=2, default=(576, 1216),
                     help="uniform MLP widths to time (every multiple of 64 between)")
     ap.add_argument("--max-evals", type=int, default=None)
+    ap.add_argument("--timing-store", type=Path, default=None,
+                    help="keep the timings in this store file instead of the cache's (for "
+                    "a fresh set, e.g. after timings taken beside other work)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     t0 = time.perf_counter()
     hw = a.hw or profile_for_this_machine("cpu-torch-fp32", print)
-    # the original model, with every MLP width a multiple of 64 allowed, so that the uniform
-    # baseline can match the pick's latency closely (the search space's widths are a subset)
-    base = Supernet.load(a.model, widths=list(range(64, 1537, 64)))
-    trained = Supernet.load(a.trained)
+    # every MLP width a multiple of 64 allowed, so that the uniform baseline can match the
+    # pick's latency closely (the search space's widths are a subset)
+    fine = list(range(64, 1537, 64))
+    base = Supernet.load(a.model, widths=fine)
+    trained = Supernet.load(a.trained, widths=fine)
     with open_store() as store:
         run = summary(store, a.run)
     cands = [(p.subnet, p.measured or p.search) for p in run.pareto]
@@ -110,7 +114,8 @@ def main() -> None:
     sg = [shortgpt(base, influence, d) for d in drops]
     un = [uniform(base, w) for w in range(a.widths[0], a.widths[1] + 1, 64)]
     specs = [base.space.full(), *[c for c, _ in cands], *sg, *un]
-    with open_store() as store:  # kept, so that a resumed run keeps the same pick
+    # kept, so that a resumed run keeps the same pick; --timing-store starts a fresh set
+    with open_store(a.timing_store) as store:
         lat = measure_subnets(hw, base, specs, store=store, workloads_="primary")
     full_ms, full_params = lat[0].latency_ms, base.stats(base.space.full()).params
     rows: list[dict[str, Any]] = []
