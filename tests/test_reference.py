@@ -9,7 +9,8 @@ import pytest
 from conftest import fake_profile_yaml
 
 from hwnas.hw_profiles import parse_profile
-from hwnas.predictors.data import load_profile_data, rescaled_ms
+from hwnas.predictors.data import load_profile_data
+from hwnas.profilers.footing import rescaled_ms
 from hwnas.profilers import measure_subnet, profile_layers
 from hwnas.store import Store
 

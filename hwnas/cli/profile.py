@@ -228,10 +228,18 @@ def measure_cmd(
     """Time one whole subnet for real: latency_ms (primary metric) and every workload, each
     the profile's `timer.statistic` (median, or min) of its timed runs.
 
+    A shared machine's speed drifts over minutes, so each run also times the profile's
+    reference layer beside the subnet. When the store holds this profile's layer profile,
+    every figure is also given on the profile's footing (`profile_latency_ms`: the speed the
+    machine had when it was profiled, which is what `hwnas predict` stands for), with the
+    machine's speed then relative to that run.
+
     With the store (the default), a workload already measured on this machine is read back,
     not timed again: its row says 'stored' and when it was taken. For a fresh figure use
-    --no-store."""
+    --no-store (the layer profile is still read for the footing; nothing is written)."""
+    from hwnas.paths import store_path
     from hwnas.profilers import measure_subnet
+    from hwnas.profilers.footing import profile_reference
     from hwnas.profilers.subnet import SubnetLatency
     from hwnas.store import open_store
     from hwnas.supernet import SubnetSpec
@@ -246,23 +254,51 @@ def measure_cmd(
         with open_store() as store:
             res = measure_subnet(profile, sn, spec, store=store, workloads_=which, force=force)
     else:
-        res = measure_subnet(profile, sn, spec, workloads_=which, force=force)
+        footing = None
+        if store_path().is_file():
+            with open_store() as store:
+                footing = profile_reference(store, profile.name, sn.arch.key(),
+                                            profile.timer.statistic)
+        res = measure_subnet(profile, sn, spec, workloads_=which, force=force,
+                             footing=footing)
     statistic = profile.timer.statistic
     if as_json:
         # `per_workload` keeps its name (scripts read it); `statistic` says what it holds
         print_json({**res.to_dict(), "statistic": statistic})
         return
     d = res.to_dict()
-    rows: list[list[object]] = [[name, f"{ms:.3f}", _notes(d, name)]
-                                for name, ms in res.per_workload.items()]
-    rows.append(["latency_ms (primary)", f"{res.latency_ms:.3f}", res.primary])
-    table(f"subnet {res.subnet_key} on {res.hw}", ["workload", f"{statistic} ms", ""], rows)
+    footed = bool(res.profile_per_workload)
+    rows: list[list[object]] = [
+        [name, f"{ms:.3f}", *([_footed(res, name)] if footed else []), _notes(d, name)]
+        for name, ms in res.per_workload.items()]
+    rows.append(["latency_ms (primary)", f"{res.latency_ms:.3f}",
+                 *([_fmt_ms(res.profile_latency_ms)] if footed else []), res.primary])
+    cols = ["workload", f"{statistic} ms", *(["at profile speed ms (speed)"] if footed else []),
+            ""]
+    table(f"subnet {res.subnet_key} on {res.hw}", cols, rows)
+    if footed:
+        err_console.print("note: 'at profile speed' puts each figure on the footing of this "
+                          "profile's layer profiling run, by the reference layer timed beside "
+                          "it; compare it with `hwnas predict`.", markup=False)
+    else:
+        err_console.print(f"note: no layer profile of '{profile.name}' in the store, so "
+                          "figures are as timed only; `hwnas profile` makes them comparable "
+                          "with predictions.", markup=False)
     if any(d["cached"].values()):
         err_console.print("note: rows marked 'stored' are earlier measurements read from the "
                           "store, not timed now; `--no-store` takes a fresh one.", markup=False)
     if res.busy:
         err_console.print("warning: timed while other work used the machine (rows marked "
                           "'busy'); the figures may be slow.", markup=False)
+
+
+def _fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _footed(res: Any, name: str) -> str:
+    v = res.profile_per_workload.get(name)
+    return "-" if v is None else f"{v:.3f} ({res.speed[name]:.2f}x)"
 
 
 def _notes(d: Any, name: str) -> str:

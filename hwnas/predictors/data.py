@@ -19,7 +19,13 @@ from numpy.typing import NDArray
 from hwnas.errors import InputError
 from hwnas.evaluation.result import score_of
 from hwnas.hw_profiles.workload import Workload
-from hwnas.profilers.measurement import pick_ms
+from hwnas.profilers.footing import (
+    Reference,
+    figure_ms,
+    group_anchors,
+    rescaled_ms,
+    statistic_ms,
+)
 from hwnas.store import Record, Storage
 from hwnas.supernet.space import SubnetSpec
 
@@ -111,30 +117,27 @@ def _profile_hint(hw: str, model: str) -> str:
     return f"run `hwnas profile --hw {hw} --model {model}` first"
 
 
-def statistic_ms(rec: Record, statistic: str = "median") -> float:
-    """The latency a stored record (`Measurement.to_dict()`) stands for (`pick_ms`)."""
-    return pick_ms(rec["median_ms"], rec.get("times_ms", ()), statistic)
-
-
 def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
                       statistic: str = "median", rescale: bool = True) -> ProfileData:
     """Layer, fixed-part and subnet measurements of profile `hw` for model shape `arch_key`.
 
-    `rescale`: whole-subnet figures are put on the layer profile's footing by the reference
-    layer timed beside them (`rescaled_ms`), so a machine that ran slower or faster when a
-    subnet was measured than when the layers were profiled does not read as predictor
-    error."""
+    `rescale`: every figure is read against the reference layer timed beside it
+    (`hwnas.profilers.footing`): profile records run by run against their group's reference
+    (`figure_ms`), whole-subnet figures put on the layer profile's footing (`rescaled_ms`). A
+    machine that ran slower or faster during one record, or when a subnet was measured than
+    when the layers were profiled, then does not read as predictor error."""
     layer_recs = store.measurements(hw=hw, model=arch_key, kind="layer")
     if not layer_recs:
         raise InputError(f"no layer measurements in the store for hardware profile '{hw}' and "
                          f"model '{model}' (shape {arch_key}); {_profile_hint(hw, model)}")
-    layers = tuple(_layer_sample(r, statistic) for r in layer_recs)
+    anchors = group_anchors(layer_recs) if rescale else {}
+    layers = tuple(_layer_sample(r, statistic, anchors) for r in layer_recs)
     fixed: dict[str, list[float]] = defaultdict(list)
     parts: dict[str, set[str]] = defaultdict(set)
     for kind in ("embed", "head"):
         per_wl: dict[str, list[float]] = defaultdict(list)
         for r in store.measurements(hw=hw, model=arch_key, kind=kind):
-            per_wl[Workload.from_dict(r["spec"]).name].append(statistic_ms(r, statistic))
+            per_wl[Workload.from_dict(r["spec"]).name].append(figure_ms(r, statistic, anchors))
         for name, values in per_wl.items():
             fixed[name].append(float(np.median(values)))
             parts[name].add(kind)
@@ -144,7 +147,7 @@ def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
         raise InputError(f"the store has layer measurements but no embedding/head measurements "
                          f"for workload(s) {', '.join(missing)} of profile '{hw}', model "
                          f"'{model}'; {_profile_hint(hw, model)}")
-    reference = {(s.workload.name, s.width, s.kv_heads): s.ms for s in layers}
+    reference: Reference = {(s.workload.name, s.width, s.kv_heads): s.ms for s in layers}
     scales: list[float] = []
     subnet_recs = store.measurements(hw=hw, model=arch_key, kind="subnet")
     subnets = subnet_samples(subnet_recs, statistic, reference if rescale else None, scales)
@@ -164,30 +167,11 @@ def _share(recs: list[Record], flag: str) -> float:
     return float(np.mean([bool(r.get(flag)) for r in recs])) if recs else 0.0
 
 
-def _layer_sample(rec: Record, statistic: str) -> LayerSample:
+def _layer_sample(rec: Record, statistic: str, anchors: dict[str, Record]) -> LayerSample:
     spec = rec["spec"]
     return LayerSample(width=int(spec["width"]), kv_heads=int(spec["kv_heads"]),
-                       workload=Workload.from_dict(spec), ms=statistic_ms(rec, statistic),
+                       workload=Workload.from_dict(spec), ms=figure_ms(rec, statistic, anchors),
                        timed_s=float(np.sum(rec.get("times_ms", ()))) / 1000.0)
-
-
-def rescaled_ms(rec: Record, statistic: str,
-                reference: dict[tuple[str, int, int], float]) -> tuple[float, float | None]:
-    """A whole-subnet record's figure on the layer profile's footing: its value times the
-    profile's reference layer over the same layer timed beside it (both under `statistic`).
-    Returns (value, scale); scale is None (value as stored) without a usable reference."""
-    value = statistic_ms(rec, statistic)
-    ref = rec.get("reference") or {}
-    times = ref.get("times_ms") or ()
-    key = (Workload.from_dict(rec["spec"]).name, ref.get("width"), ref.get("kv_heads"))
-    base = reference.get(key)  # type: ignore[arg-type]
-    if not times or base is None:
-        return value, None
-    beside = pick_ms(float(np.median(times)), times, statistic)
-    if beside <= 0:
-        return value, None
-    scale = base / beside
-    return value * scale, scale
 
 
 def load_subnet_samples(store: Storage, hw: str, arch_key: str,
@@ -197,7 +181,7 @@ def load_subnet_samples(store: Storage, hw: str, arch_key: str,
 
 
 def subnet_samples(recs: list[Record], statistic: str = "median",
-                   reference: dict[tuple[str, int, int], float] | None = None,
+                   reference: Reference | None = None,
                    scales: list[float] | None = None) -> tuple[SubnetSample, ...]:
     """Whole-subnet records as figures per workload; with `reference` (the layer profile's
     figure per (workload, width, kv)), each put on the layer profile's footing

@@ -93,6 +93,9 @@ class Measurement:
     reference: dict[str, object] = field(default_factory=dict)  # whole subnets: the
     # full-width layer (width, kv_heads, units, times_ms) timed in context beside them, in
     # the same group, so a figure can be put on the layer profile's footing
+    stamps: tuple[float, ...] = ()  # per time: when its call started (`time.monotonic()`
+    # of the timing process), to pair it with the reference runs beside it (`footing`)
+    group: str = ""  # the timed group it came from: stamps pair only within one group
 
     @property
     def busy(self) -> bool:
@@ -127,7 +130,8 @@ class Measurement:
                 "protocol": self.protocol, "noise_threshold": self.noise_threshold,
                 "remeasured": self.remeasured, "units": self.units,
                 "interference": self.interference, "busy": self.busy,
-                "measured_at": self.measured_at, "reference": self.reference}
+                "measured_at": self.measured_at, "reference": self.reference,
+                "stamps": list(self.stamps), "group": self.group}
 
     @classmethod
     def from_dict(cls, d: Record) -> Measurement:
@@ -136,4 +140,5 @@ class Measurement:
                    noise_threshold=d.get("noise_threshold", 0.1),
                    remeasured=d.get("remeasured", 0), units=d.get("units", 1),
                    interference=d.get("interference", {}),
-                   measured_at=d.get("measured_at", 0.0), reference=d.get("reference", {}))
+                   measured_at=d.get("measured_at", 0.0), reference=d.get("reference", {}),
+                   stamps=tuple(d.get("stamps", ())), group=d.get("group", ""))

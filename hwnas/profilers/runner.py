@@ -10,6 +10,7 @@ measures only what is missing and never writes a duplicate.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -224,20 +225,31 @@ def _run_group(ctx: _Context, group: list[Job], soft_deadline: float | None) -> 
     _report(ctx, f"timing {group[0].workload.name} ({len(ready)} interleaved)")
     started = ctx.quiet.reader()
 
+    group_id = uuid.uuid4().hex[:16]
+
     def on_result(i: int, timed: Timed) -> None:
         job, runnable = ready[i]
         load = MachineLoad.between(started, ctx.quiet.reader())
         _store(ctx, job, timed, before, runnable.units,
-               dict(load.to_dict(ctx.hw.interference)))
+               dict(load.to_dict(ctx.hw.interference)), group_id)
         ctx.done += 1
         _report(ctx, f"{job.kind} {_label(job)}")
 
-    measure_group([r for _, r in ready], ctx.hw.timer, ctx.deadline, on_result, soft_deadline)
+    measure_group([r for _, r in ready], ctx.hw.timer, ctx.deadline, on_result, soft_deadline,
+                  _anchors(ctx, [j for j, _ in ready]))
     ctx.summary.missing += len(group) - (_accounted(ctx.summary) - accounted)
 
 
+def _anchors(ctx: _Context, jobs: list[Job]) -> list[int]:
+    """The group's reference layer (full width, every KV group): the runs of every other
+    record are read against it (`hwnas.profilers.footing`)."""
+    width, kv = max(ctx.sn.space.width_choices), max(ctx.sn.space.kv_choices)
+    return [i for i, j in enumerate(jobs)
+            if j.kind == "layer" and j.spec.width == width and j.spec.kv_heads == kv]
+
+
 def _store(ctx: _Context, job: Job, timed: Timed, before: Telemetry, units: int,
-           interference: dict[str, object]) -> None:
+           interference: dict[str, object], group: str) -> None:
     fingerprint = dict(ctx.fingerprint)
     after = ctx.backend.telemetry(ctx.hw)
     if before or after:
@@ -245,7 +257,7 @@ def _store(ctx: _Context, job: Job, timed: Timed, before: Telemetry, units: int,
     m = Measurement(spec=job.spec, times_ms=timed.times_ms, fingerprint=fingerprint,
                     noise_threshold=ctx.hw.timer.noise_threshold,
                     remeasured=timed.attempts - 1, units=units, interference=interference,
-                    measured_at=time.time())
+                    measured_at=time.time(), stamps=timed.stamps, group=group)
     ctx.store.put_measurement(job.spec.key(ctx.fp_key), hw=ctx.hw.name, model=job.spec.arch,
                               kind=job.kind, median_ms=m.median_ms, noisy=m.noisy,
                               record=m.to_dict())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from hwnas.executors import Executor, Job, Outcome
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
+from hwnas.profilers.footing import Reference
 from hwnas.profilers.interference import quiet_for
 from hwnas.profilers.jobs import Job as TimedJob
 from hwnas.profilers.jobs import base_spec, plan
@@ -185,11 +186,13 @@ class SubnetTiming:
 def time_subnets(hw: HardwareProfile, model: str, dtype: str, specs: list[SubnetSpec],
                  workloads_: str, known: dict[str, Record], fresh: bool = False,
                  lock: str | None = None, force: bool = False,
-                 backend: Backend | None = None) -> SubnetTiming:
+                 backend: Backend | None = None,
+                 footing: Reference | None = None) -> SubnetTiming:
     """Job: `measure_subnets` on this worker (the supernet loaded by name, once per process),
     holding the timing lock `lock` (`--timing-lock`) if given. Records the driver already has
     (`known`) are reused and new ones come back as writes; `fresh`: all timed anew, together,
-    and not stored (the final re-measurement)."""
+    and not stored (the final re-measurement). `footing`: the driver's layer-profile
+    reference figures (`hwnas.profilers.footing`)."""
     from hwnas.profilers.lock import timing_lock
     from hwnas.supernet.cached import loaded_supernet
 
@@ -197,7 +200,8 @@ def time_subnets(hw: HardwareProfile, model: str, dtype: str, specs: list[Subnet
     rec = RecordingStore(known=dict(known))
     with timing_lock(lock):
         lats = measure_subnets(hw, sn, specs, store=None if fresh else rec,
-                               workloads_=workloads_, force=force, backend=backend)
+                               workloads_=workloads_, force=force, backend=backend,
+                               footing=footing)
     return SubnetTiming(tuple(lats), tuple(rec.writes))
 
 

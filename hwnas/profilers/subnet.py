@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypedDict
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
+from hwnas.profilers.footing import Reference, profile_reference, rescaled_ms
 from hwnas.profilers.interference import MachineLoad, Quiet, quiet_for
 from hwnas.profilers.jobs import base_spec, workloads
 from hwnas.profilers.measurement import Measurement, TimingSpec
@@ -43,6 +44,9 @@ class SubnetLatencyDict(TypedDict):
     busy: dict[str, bool]
     cached: dict[str, bool]
     measured_at: dict[str, str]
+    profile_latency_ms: float | None
+    profile_per_workload: dict[str, float]
+    speed: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,18 @@ class SubnetLatency:
     # profile's timer.statistic of the runs)
     measurements: tuple[Measurement, ...] = ()
     cached: tuple[bool, ...] = ()  # per measurement: read back from the store, not timed now
+    profile_per_workload: dict[str, float] = field(default_factory=dict)  # per workload on
+    # the layer profile's footing (`footing`); empty without a layer profile in the store
+    speed: dict[str, float] = field(default_factory=dict)  # per workload: how fast the
+    # machine ran beside this record, relative to its layer-profiling run (1.0: as fast)
+    profile_latency_ms: float | None = None  # the primary metric on the profile's footing:
+    # what a prediction stands for
+
+    @property
+    def comparable_ms(self) -> float:
+        """The figure to compare with predictions and other records: on the profile's
+        footing when the store has the profile, else as timed."""
+        return self.latency_ms if self.profile_latency_ms is None else self.profile_latency_ms
 
     @property
     def from_store(self) -> bool:
@@ -75,7 +91,9 @@ class SubnetLatency:
                 "busy": {m_name(m): m.busy for m in self.measurements},
                 "cached": {m_name(m): c for m, c in zip(self.measurements, self.cached,
                                                         strict=True)},
-                "measured_at": {m_name(m): when(m) for m in self.measurements}}
+                "measured_at": {m_name(m): when(m) for m in self.measurements},
+                "profile_latency_ms": self.profile_latency_ms,
+                "profile_per_workload": self.profile_per_workload, "speed": self.speed}
 
 
 def when(m: Measurement) -> str:
@@ -95,20 +113,27 @@ def m_name(m: Measurement) -> str:
 def measure_subnet(hw: HardwareProfile | str, sn: Supernet, spec: SubnetSpec,
                    store: Storage | None = None, workloads_: str = "all",
                    force: bool = False, backend: Backend | None = None,
-                   quiet: Quiet | None = None) -> SubnetLatency:
+                   quiet: Quiet | None = None,
+                   footing: Reference | None = None) -> SubnetLatency:
     """Time `spec` cut from `sn` on `hw`. `workloads_`: "all" of the profile's workloads or
     only the two the "primary" metric needs."""
-    return measure_subnets(hw, sn, [spec], store, workloads_, force, backend, quiet)[0]
+    return measure_subnets(hw, sn, [spec], store, workloads_, force, backend, quiet,
+                           footing)[0]
 
 
 def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetSpec],
                     store: Storage | None = None, workloads_: str = "all",
                     force: bool = False, backend: Backend | None = None,
-                    quiet: Quiet | None = None) -> list[SubnetLatency]:
+                    quiet: Quiet | None = None,
+                    footing: Reference | None = None) -> list[SubnetLatency]:
     """Time several subnets in one interleaved group (round-robin, so that a slow spell of a
     shared machine falls on all of them alike and their ratios stay fair). Records found in
     `store` are reused (marked `cached`); new ones are stored. Before timing, the machine is
-    checked as `profile_layers` does (`quiet`)."""
+    checked as `profile_layers` does (`quiet`).
+
+    Each figure is also put on the layer profile's footing (`footing`: the profile's
+    reference figures; by default read from `store`), so that it compares with predictions
+    whatever speed the shared machine ran at (`SubnetLatency.profile_latency_ms`, `speed`)."""
     from hwnas.profilers import programs
 
     hw = load_profile(hw) if isinstance(hw, str) else hw
@@ -135,16 +160,35 @@ def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetS
     if todo:
         found.update(_time(hw, sn, specs, jobs, todo, backend, fp, fp_key, store,
                            quiet or quiet_for(hw.interference)))
+    if footing is None and store is not None:
+        footing = profile_reference(store, hw.name, sn.arch.key(), hw.timer.statistic)
     pre, dec = hw.primary_workloads
     out = []
     for i, spec in enumerate(specs):
         ms = tuple(found[i, k] for k in range(len(chosen)))
         per = {w.name: m.value_ms(hw.timer.statistic) for w, m in zip(chosen, ms, strict=True)}
         latency = hw.primary.compose(per[pre], per.get(dec, 0.0))
+        footed, speed = _on_footing(ms, hw.timer.statistic, footing or {})
         out.append(SubnetLatency(hw.name, spec.to_json(), spec.key(), latency,
                                  hw.primary.describe(), per, ms,
-                                 tuple((i, k) in cached for k in range(len(chosen)))))
+                                 tuple((i, k) in cached for k in range(len(chosen))),
+                                 footed, speed,
+                                 hw.primary.compose(footed[pre], footed.get(dec, 0.0))
+                                 if pre in footed and (dec in footed or dec not in per)
+                                 else None))
     return out
+
+
+def _on_footing(ms: tuple[Measurement, ...], statistic: str,
+                footing: Reference) -> tuple[dict[str, float], dict[str, float]]:
+    """Per workload, the figure on the profile's footing and the machine's speed beside it
+    (only the workloads whose record has a usable reference)."""
+    footed, speed = {}, {}
+    for m in ms:
+        value, scale = rescaled_ms(m.to_dict(), statistic, footing)
+        if scale is not None:
+            footed[m_name(m)], speed[m_name(m)] = value, 1.0 / scale
+    return footed, speed
 
 
 def measure_each(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec], store: Storage,
@@ -195,7 +239,8 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
         timed[n] = t
         loads[n] = MachineLoad.between(started, quiet.reader())
 
-    measure_group(runnables, hw.timer, None, on_result)
+    measure_group(runnables, hw.timer, None, on_result,
+                  anchors=range(len(todo), len(runnables)))
     after = backend.telemetry(hw)
     out: dict[tuple[int, int], Measurement] = {}
     for n, (i, k) in enumerate(todo):
@@ -207,12 +252,13 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
         ref_spec, ref_run = refs[j]
         reference: dict[str, object] = {} if r not in timed else {
             "width": ref_spec.width, "kv_heads": ref_spec.kv_heads, "units": ref_run.units,
-            "times_ms": list(timed[r].times_ms)}
+            "times_ms": list(timed[r].times_ms), "stamps": list(timed[r].stamps)}
         m = Measurement(spec=jobs[i][k], times_ms=timed[n].times_ms, fingerprint=fingerprint,
                         noise_threshold=hw.timer.noise_threshold,
                         remeasured=timed[n].attempts - 1,
                         interference=dict(loads[n].to_dict(hw.interference)),
-                        measured_at=time.time(), reference=reference)
+                        measured_at=time.time(), reference=reference,
+                        stamps=timed[n].stamps)
         out[i, k] = m
         if store is not None:
             store.put_measurement(jobs[i][k].key(fp_key), hw=hw.name, model=sn.arch.key(),

@@ -90,13 +90,13 @@ class RealEvaluator:
 
     def _time(self, spec: SubnetSpec, cached: bool) -> tuple[float, dict[str, object]]:
         from hwnas.profilers import measure_subnet
+        from hwnas.search.spread import footing, latency_detail
 
         with timing_lock(self.lock):
             lat: SubnetLatency = measure_subnet(self.hw, self.sn, spec,
                                                 store=self.store if cached else None,
-                                                workloads_="primary")
-        return float(lat.latency_ms), {"per_workload_ms": lat.per_workload,
-                                       "primary": lat.primary, "source": "measured"}
+                                                workloads_="primary", footing=footing(self))
+        return float(lat.comparable_ms), latency_detail(lat)
 
     def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, object]]:
         if self.config.latency == "measured":

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hwnas.evaluation import EvalTarget
     from hwnas.executors import Executor
     from hwnas.hw_profiles import HardwareProfile
+    from hwnas.profilers.footing import Reference
     from hwnas.profilers.scaleout import SubnetTiming
     from hwnas.profilers.subnet import SubnetLatency
     from hwnas.search.config import SearchConfig
@@ -86,7 +87,15 @@ def _measure_here(ev: RealEvaluator, group: list[SubnetSpec],
 
     with timing_lock(ev.lock):
         return list(measure_subnets(ev.hw, ev.sn, group, store=None if fresh else ev.store,
-                                    workloads_="primary"))
+                                    workloads_="primary", footing=footing(ev)))
+
+
+def footing(ev: RealEvaluator) -> Reference:
+    """The layer profile's reference figures, which put every timed figure on the footing of
+    the profiling run (what the latency predictor stands for)."""
+    from hwnas.profilers.footing import profile_reference
+
+    return profile_reference(ev.store, ev.hw.name, ev.sn.arch.key(), ev.hw.timer.statistic)
 
 
 def time_batch(ev: RealEvaluator, specs: list[SubnetSpec],
@@ -105,6 +114,7 @@ def time_batch(ev: RealEvaluator, specs: list[SubnetSpec],
     fp_key = fingerprint_key(ev.executor, ev.hw).key
     lock = None if ev.lock is None else str(ev.lock)
     remote: list[Job[SubnetTiming]] = []
+    ref = footing(ev)
     for g in groups:
         known = {}
         if not fresh:  # what the store holds is reused on the worker, as in-process
@@ -114,7 +124,7 @@ def time_batch(ev: RealEvaluator, specs: list[SubnetSpec],
                     known[k] = rec
         remote.append(Job(_timing_key(ev.hw.name, g, fresh), time_subnets,
                           (ev.hw, ev.config.model, ev.hw.dtype, g, "primary", known, fresh,
-                           lock), kind="timing", hw=ev.hw.name))
+                           lock, False, None, ref), kind="timing", hw=ev.hw.name))
 
     def write(o: Outcome[SubnetTiming]) -> None:
         if o.value is not None:
@@ -132,8 +142,15 @@ def with_latency(values: dict[str, float], lat: Latency) -> dict[str, float]:
 
 
 def _latency_of(lat: SubnetLatency) -> Latency:
-    return float(lat.latency_ms), {"per_workload_ms": lat.per_workload, "primary": lat.primary,
-                                   "source": "measured"}
+    """The figure on the layer profile's footing (as timed where there is no profile), with
+    what was timed and the machine's speed beside it."""
+    return float(lat.comparable_ms), latency_detail(lat)
+
+
+def latency_detail(lat: SubnetLatency) -> dict[str, Any]:
+    return {"per_workload_ms": lat.per_workload, "primary": lat.primary,
+            "source": "measured", "as_timed_ms": float(lat.latency_ms),
+            "at_profile_speed": lat.profile_latency_ms is not None, "speed": lat.speed}
 
 
 def evaluate_batch(ev: RealEvaluator, specs: list[SubnetSpec]) -> list[Measured | Failure]:
@@ -212,8 +229,7 @@ def remeasure(ev: RealEvaluator, specs: list[SubnetSpec | None],
         info: dict[str, Any] = {"tasks": detail, "limit": ev.config.final_limit,
                                 "remeasured": True}
         if lat is not None:
-            values["latency_ms"] = float(lat.latency_ms)
-            info["latency"] = {"per_workload_ms": lat.per_workload, "primary": lat.primary,
-                               "source": "measured", "interleaved_with": len(specs)}
+            values["latency_ms"] = float(lat.comparable_ms)
+            info["latency"] = {**latency_detail(lat), "interleaved_with": len(specs)}
         out.append(Measured(values, info))
     return out

@@ -1,0 +1,123 @@
+"""The layer profile's footing: whole-subnet figures put on the speed the machine ran at when
+its layers were profiled.
+
+A shared machine's speed drifts by tens of percent over minutes (other tenants on the host,
+which no counter in the guest shows). A layer-composed prediction stands for the speed of the
+profiling run; a figure timed later stands for the speed of its own minutes. Every whole-subnet
+group therefore also times the profile's reference layer (the full-width layer in context, as
+the profile times it, `Measurement.reference`). The ratio of the profile's figure for that
+layer to the one timed beside the subnet is the record's `scale`; the subnet's figure times
+the scale is its figure on the profile's footing, comparable with predictions and with any
+other record, whenever it was taken. `speed = 1 / scale` says how fast the machine ran then,
+relative to its profiling run.
+
+Within a group, figures are read against the reference run by run: every record keeps when
+each of its calls started (`Measurement.stamps`), the reference runs in every round of its
+group (an anchor of `measure_group`), and a record's figure is the median, over its runs, of
+its time over the reference's time at that moment (the nearest reference runs), times the
+reference's own figure. The machine's drift during the group then cancels out of every figure,
+the layer profile's included (`figure_ms`); records without stamps (older ones) keep their
+plain statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from hwnas.hw_profiles.workload import Workload
+from hwnas.profilers.measurement import pick_ms
+from hwnas.store import Record, Storage
+
+Reference = dict[tuple[str, int, int], float]  # (workload name, width, kv heads) -> ms
+
+
+def statistic_ms(rec: Record, statistic: str = "median") -> float:
+    """The latency a stored record (`Measurement.to_dict()`) stands for (`pick_ms`)."""
+    return pick_ms(rec["median_ms"], rec.get("times_ms", ()), statistic)
+
+
+NEAREST = 3  # reference runs that give its time at a moment (their median)
+MAX_GAP_S = 5.0  # a run with no reference run closer in time than this is not read
+
+
+def paired_ratio(times: Sequence[float], stamps: Sequence[float], ref_times: Sequence[float],
+                 ref_stamps: Sequence[float]) -> float | None:
+    """The median over the runs of `times` of each run's time over the reference's time when
+    it ran (the median of the `NEAREST` reference runs nearest in time, within `MAX_GAP_S`);
+    None without stamps or without a reference run close enough to any run."""
+    if (len(stamps) == 0 or len(ref_stamps) == 0 or len(stamps) != len(times)
+            or len(ref_stamps) != len(ref_times)):
+        return None
+    rs, rt = np.asarray(ref_stamps, dtype=float), np.asarray(ref_times, dtype=float)
+    ratios = []
+    for t, x in zip(stamps, times, strict=True):
+        gap = np.abs(rs - t)
+        near = np.argsort(gap)[:NEAREST]
+        if gap[near[0]] <= MAX_GAP_S:
+            ratios.append(x / float(np.median(rt[near])))
+    return float(np.median(ratios)) if ratios else None
+
+
+def group_anchors(layer_recs: Iterable[Record]) -> dict[str, Record]:
+    """Per timed group (`Measurement.group`), its reference: the widest layer with the most
+    KV groups, as the profiler anchors it."""
+    out: dict[str, Record] = {}
+    for r in layer_recs:
+        g, spec = r.get("group"), r["spec"]
+        if not g or not r.get("stamps"):
+            continue
+        have = out.get(g)
+        if have is None or (spec["width"], spec["kv_heads"]) > (have["spec"]["width"],
+                                                                 have["spec"]["kv_heads"]):
+            out[g] = r
+    return out
+
+
+def figure_ms(rec: Record, statistic: str, anchors: dict[str, Record]) -> float:
+    """A profile record's figure (layer, embedding or head): read run by run against its
+    group's reference (`paired_ratio`) times the reference's own figure; the plain statistic
+    for the reference itself and for records without stamps."""
+    anchor = anchors.get(rec.get("group") or "")
+    if anchor is None or anchor["spec"] == rec["spec"]:
+        return statistic_ms(rec, statistic)
+    ratio = paired_ratio(rec["times_ms"], rec.get("stamps") or (), anchor["times_ms"],
+                         anchor["stamps"])
+    return statistic_ms(rec, statistic) if ratio is None else \
+        ratio * statistic_ms(anchor, statistic)
+
+
+def profile_reference(store: Storage, hw: str, arch_key: str,
+                      statistic: str = "median") -> Reference:
+    """The layer profile's figure per (workload, width, kv heads); empty without a profile."""
+    recs = store.measurements(hw=hw, model=arch_key, kind="layer")
+    anchors = group_anchors(recs)
+    out: Reference = {}
+    for r in recs:
+        spec = r["spec"]
+        out[Workload.from_dict(spec).name, int(spec["width"]), int(spec["kv_heads"])] = \
+            figure_ms(r, statistic, anchors)
+    return out
+
+
+def rescaled_ms(rec: Record, statistic: str, reference: Reference) -> tuple[float, float | None]:
+    """A whole-subnet record's figure on the layer profile's footing: its value times the
+    profile's reference layer over the same layer timed beside it (both under `statistic`).
+    Returns (value, scale); scale is None (value as stored) without a usable reference."""
+    value = statistic_ms(rec, statistic)
+    ref = rec.get("reference") or {}
+    times = ref.get("times_ms") or ()
+    key = (Workload.from_dict(rec["spec"]).name, ref.get("width"), ref.get("kv_heads"))
+    base = reference.get(key)  # type: ignore[arg-type]
+    if not times or base is None:
+        return value, None
+    ratio = paired_ratio(rec["times_ms"], rec.get("stamps") or (), times,
+                         ref.get("stamps") or ())
+    if ratio is not None and value > 0:  # read run by run against the reference beside it
+        return ratio * base, ratio * base / value
+    beside = pick_ms(float(np.median(times)), times, statistic)
+    if beside <= 0:
+        return value, None
+    scale = base / beside
+    return value * scale, scale
