@@ -58,9 +58,9 @@ def main() -> int:
 
     hw = load_profile(profile_for_this_machine(a.hw, log))
     pre, dec = hw.primary_workloads
+    decode = tuple(w for w in hw.workloads.decode if w.context == hw.primary.decode_context)
     hw = hw.model_copy(update={"workloads": hw.workloads.model_copy(update={
-        "prefill": (hw.primary.prefill_tokens,),
-        "decode": tuple(w for w in hw.workloads.decode if w.context == hw.primary.decode_context)})})
+        "prefill": (hw.primary.prefill_tokens,), "decode": decode})})
     log(f"profile {hw.name}, workloads {pre}, {dec} only")
     t = api.resolve_target(hw, a.model)
     sn = Supernet.load(a.model, dtype=hw.dtype)

@@ -46,7 +46,7 @@ interference: {probe_s: 0}
 SMALL = dict(hw="fake-hw", model="tiny", tasks=("t",), evals=16, init=6, batch=4,
              inner_pop=16, inner_gens=4, final_max=2, evaluator="fake")
 VOLATILE = {"created", "seconds", "items_per_s", "fingerprint", "measured_at", "interference",
-            "busy"}
+            "busy", "stamps", "group"}
 
 
 @pytest.fixture(scope="module")

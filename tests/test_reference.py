@@ -10,8 +10,8 @@ from conftest import fake_profile_yaml
 
 from hwnas.hw_profiles import parse_profile
 from hwnas.predictors.data import load_profile_data
-from hwnas.profilers.footing import rescaled_ms
 from hwnas.profilers import measure_subnet, profile_layers
+from hwnas.profilers.footing import rescaled_ms
 from hwnas.store import Store
 
 
@@ -73,3 +73,57 @@ def test_a_record_without_reference_is_read_as_stored(setup):
     rec["reference"] = {}
     value, scale = rescaled_ms(rec, "min", {})
     assert scale is None and value == min(rec["times_ms"])
+
+
+def test_measure_gives_the_figure_at_the_profiles_speed_when_the_store_has_the_profile(setup):
+    sn, hw, store = setup
+    lat = measure_subnet(hw, sn, sn.space.full(), store=store)
+    assert set(lat.speed) == set(lat.per_workload) == set(lat.profile_per_workload)
+    # the fake machine runs as fast as when it was profiled
+    assert all(abs(s - 1) < 0.1 for s in lat.speed.values())
+    assert lat.profile_latency_ms == pytest.approx(lat.latency_ms, rel=0.1)
+    assert lat.comparable_ms == lat.profile_latency_ms
+    d = lat.to_dict()
+    assert d["profile_latency_ms"] == lat.profile_latency_ms and d["speed"] == lat.speed
+
+
+def test_measure_without_a_profile_gives_the_figure_as_timed(tmp_path, tiny_model_dir):
+    from hwnas.supernet.supernet import Supernet
+
+    sn = Supernet.load(str(tiny_model_dir))
+    hw = parse_profile(fake_profile_yaml())
+    lat = measure_subnet(hw, sn, sn.space.full(), store=Store(tmp_path / "empty.sqlite"))
+    assert lat.profile_latency_ms is None and lat.speed == {}
+    assert lat.comparable_ms == lat.latency_ms
+
+
+def test_cli_measure_no_store_still_reads_the_profile_for_its_footing(tiny_model_dir,
+                                                                     fake_profile, capsys):
+    import json
+
+    from hwnas.cli import main
+
+    fake_profile("fake-cpu")
+    full = json.dumps({"layers": [0, 1, 2, 3], "intermediate_size": [128] * 4,
+                       "kv_heads": [2] * 4})
+    args = ["measure", "--hw", "fake-cpu", "--model", str(tiny_model_dir), "--subnet", full,
+            "--no-store"]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["profile_latency_ms"] is None
+    assert main(args) == 0
+    assert "no layer profile of 'fake-cpu'" in capsys.readouterr().err
+    assert main(["profile", "--hw", "fake-cpu", "--model", str(tiny_model_dir)]) == 0
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["profile_latency_ms"] > 0 and set(d["speed"]) == set(d["per_workload"])
+    assert main(args) == 0
+    out = capsys.readouterr()
+    import re
+
+    assert re.search(r"\(\d+\.\d\dx\)", out.out)  # each figure at the profile's speed, with
+    # the machine's speed beside it
+    assert "compare it with `hwnas predict`" in " ".join(out.err.split())
+    assert main(["measure", "--hw", "fake-cpu", "--model", str(tiny_model_dir), "--subnet",
+                 full, "--json"]) == 0  # with the store: the new record is kept, nothing else
+    capsys.readouterr()

@@ -139,6 +139,10 @@ class TimerSettings(_Frozen):
     target_rel_iqr: float = Field(default=0.03, gt=0, le=1)
     noise_threshold: float = Field(default=0.1, gt=0, le=10)
     max_time_s: float = Field(default=1.0, gt=0, le=3600)
+    # a whole-subnet record's own time budget: one call is a whole model, so it needs longer
+    # than a layer record for as many runs to read against the reference (5 `measure`
+    # commands of the full model spread by 7.6% with 1 s, benchmarks/bench_cross_process.py)
+    subnet_time_s: float = Field(default=3.0, gt=0, le=3600)
     block_s: float = Field(default=0.02, ge=0, le=60)
     max_remeasure: int = Field(default=1, ge=0, le=10)
     # which statistic of a record's runs stands for its latency everywhere (predictors, search,
@@ -153,9 +157,12 @@ class TimerSettings(_Frozen):
     in_context: float = Field(default=2.0, ge=0, le=64)
     max_chain: int = Field(default=8, ge=1, le=256)  # at most this many copies (each ONNX
     # export and each call grows with the chain)
-    # whole subnets are timed beside the full-width layer (a reference); predictors put each
-    # subnet figure on the layer profile's footing by it (the machine's speed drifts by 10-20%
-    # over minutes on a shared VM: measured errors were autocorrelated in time order)
+    # every group times the full-width layer (a reference) beside its records, in every round;
+    # each record is read run by run against the reference's runs at that moment, and whole
+    # subnets are put on the layer profile's footing by it (`hwnas.profilers.footing`). A
+    # shared VM's speed drifts by 10-40% within a minute; on one fresh cache this took the
+    # held-out primary MAPE from 6.9% to 2.1% (benchmarks/bench_footing.py). false: read
+    # every record as timed
     rescale_subnets: bool = True
 
     @model_validator(mode="after")

@@ -239,7 +239,9 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
         timed[n] = t
         loads[n] = MachineLoad.between(started, quiet.reader())
 
-    measure_group(runnables, hw.timer, None, on_result,
+    settings = hw.timer.model_copy(update={"max_time_s": max(hw.timer.max_time_s,
+                                                              hw.timer.subnet_time_s)})
+    measure_group(runnables, settings, None, on_result,
                   anchors=range(len(todo), len(runnables)))
     after = backend.telemetry(hw)
     out: dict[tuple[int, int], Measurement] = {}
