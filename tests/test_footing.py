@@ -136,3 +136,18 @@ def test_a_subnet_record_is_read_run_by_run_against_the_reference_beside_it():
     value, scale = rescaled_ms(rec, "median", {("prefill@128", 1536, 3): 10.0})
     assert value == pytest.approx(50.0)  # 5 reference layers' worth, at the profile's speed
     assert scale == pytest.approx(50.0 / 75.0)
+
+
+def test_a_record_that_only_drifted_with_the_machine_is_not_noisy_as_read():
+    from hwnas.profilers.footing import noisy_as_read
+
+    stamps = np.arange(8.0)
+    speed = np.array([1.0, 1.0, 1.5, 1.5, 2.0, 2.0, 1.0, 1.0])
+    ref = _rec(1536, 3, 10 * speed, stamps + 0.1)
+    x = {**_rec(768, 1, 4 * speed, stamps), "noisy": True, "noise_threshold": 0.1}
+    anchors = group_anchors([ref, x])
+    assert not noisy_as_read(x, anchors)  # the spread was the machine's, not the record's
+    assert noisy_as_read(x, {})  # as timed, without a reference: as the profiler flagged it
+    jumpy = {**_rec(768, 1, 4 * speed * np.array([1, 1.5] * 4), stamps), "noisy": True,
+             "noise_threshold": 0.1}
+    assert noisy_as_read(jumpy, group_anchors([ref, jumpy]))

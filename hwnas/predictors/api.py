@@ -299,12 +299,13 @@ def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
     notes = [f"latency statistic of every record (layers and held-out subnets alike): "
              f"{statistic}"]
     if max(data.noisy_layers, data.noisy_subnets) > 0.2:
-        notes.append(f"WARNING: the profiler flagged {data.noisy_layers:.0%} of the layer "
-                     f"records and {data.noisy_subnets:.0%} of the whole-subnet records as noisy "
-                     "(IQR/median above the profile's threshold): the machine was busy while "
-                     "measuring. These figures describe that noise more than the predictors; "
-                     "re-measure on a quiet machine into a fresh store (`hwnas --cache-dir DIR "
-                     "profile ...`, then `hwnas --cache-dir DIR predictors report --measure`)")
+        notes.append(f"WARNING: {data.noisy_layers:.0%} of the layer records and "
+                     f"{data.noisy_subnets:.0%} of the whole-subnet records are noisy (the "
+                     "IQR/median of their runs, as their figures read them, above the "
+                     "profile's threshold): the machine was busy while measuring. These "
+                     "figures describe that noise more than the predictors; re-measure on a "
+                     "quiet machine into a fresh store (`hwnas --cache-dir DIR profile ...`, "
+                     "then `hwnas --cache-dir DIR predictors report --measure`)")
     if data.speed_scales:
         sc = sorted(data.speed_scales)
         notes.append(f"whole-subnet figures put on the layer profile's footing by the "

@@ -23,6 +23,7 @@ from hwnas.profilers.footing import (
     Reference,
     figure_ms,
     group_anchors,
+    noisy_as_read,
     rescaled_ms,
     statistic_ms,
 )
@@ -102,8 +103,9 @@ class ProfileData:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     data_hash: str = ""
     statistic: str = "median"
-    noisy_layers: float = 0.0  # share of layer records the profiler flagged noisy
-    noisy_subnets: float = 0.0  # share of whole-subnet records flagged noisy
+    noisy_layers: float = 0.0  # share of layer records noisy as read (against the reference
+    # beside them when read so, `footing.noisy_as_read`; else as the profiler flagged them)
+    noisy_subnets: float = 0.0  # share of whole-subnet records noisy, likewise
     busy_layers: float = 0.0  # share of layer records timed on a busy machine
     busy_subnets: float = 0.0  # share of whole-subnet records timed on a busy machine
     speed_scales: tuple[float, ...] = ()  # per rescaled whole-subnet record: the layer
@@ -155,11 +157,20 @@ def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
                        subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
                        data_hash=_hash(layer_recs) + ("" if statistic == "median" else
                                                       f"-{statistic}"),
-                       statistic=statistic, noisy_layers=_share(layer_recs, "noisy"),
-                       noisy_subnets=_share(subnet_recs, "noisy"),
+                       statistic=statistic,
+                       noisy_layers=_noisy_share(layer_recs, anchors, rescale),
+                       noisy_subnets=_noisy_share(subnet_recs, anchors, rescale),
                        busy_layers=_share(layer_recs, "busy"),
                        busy_subnets=_share(subnet_recs, "busy"),
                        speed_scales=tuple(scales))
+
+
+def _noisy_share(recs: list[Record], anchors: dict[str, Record], read: bool) -> float:
+    """The share of records whose runs spread beyond their threshold as their figures read
+    them (`noisy_as_read`), or as flagged when records are read as timed."""
+    if not read:
+        return _share(recs, "noisy")
+    return float(np.mean([noisy_as_read(r, anchors) for r in recs])) if recs else 0.0
 
 
 def _share(recs: list[Record], flag: str) -> float:

@@ -42,22 +42,43 @@ NEAREST = 3  # reference runs that give its time at a moment (their median)
 MAX_GAP_S = 5.0  # a run with no reference run closer in time than this is not read
 
 
-def paired_ratio(times: Sequence[float], stamps: Sequence[float], ref_times: Sequence[float],
-                 ref_stamps: Sequence[float]) -> float | None:
-    """The median over the runs of `times` of each run's time over the reference's time when
-    it ran (the median of the `NEAREST` reference runs nearest in time, within `MAX_GAP_S`);
-    None without stamps or without a reference run close enough to any run."""
+def paired_ratios(times: Sequence[float], stamps: Sequence[float], ref_times: Sequence[float],
+                  ref_stamps: Sequence[float]) -> list[float]:
+    """Each run's time over the reference's time when it ran (the median of the `NEAREST`
+    reference runs nearest in time), for the runs with a reference run within `MAX_GAP_S`;
+    empty without stamps."""
     if (len(stamps) == 0 or len(ref_stamps) == 0 or len(stamps) != len(times)
             or len(ref_stamps) != len(ref_times)):
-        return None
+        return []
     rs, rt = np.asarray(ref_stamps, dtype=float), np.asarray(ref_times, dtype=float)
     ratios = []
     for t, x in zip(stamps, times, strict=True):
         gap = np.abs(rs - t)
         near = np.argsort(gap)[:NEAREST]
         if gap[near[0]] <= MAX_GAP_S:
-            ratios.append(x / float(np.median(rt[near])))
+            ratios.append(float(x) / float(np.median(rt[near])))
+    return ratios
+
+
+def paired_ratio(times: Sequence[float], stamps: Sequence[float], ref_times: Sequence[float],
+                 ref_stamps: Sequence[float]) -> float | None:
+    """The median of `paired_ratios`; None when there is none."""
+    ratios = paired_ratios(times, stamps, ref_times, ref_stamps)
     return float(np.median(ratios)) if ratios else None
+
+
+def noisy_as_read(rec: Record, anchors: dict[str, Record]) -> bool:
+    """Whether a record's runs spread by more than its noise threshold (IQR over median) as
+    its figure reads them: its ratios to the reference beside it (its group's anchor, or a
+    whole subnet's own reference), or its times as timed when it has none."""
+    ref = rec.get("reference") or anchors.get(rec.get("group") or "")
+    if ref and ref.get("spec") != rec["spec"]:
+        ratios = paired_ratios(rec["times_ms"], rec.get("stamps") or (),
+                               ref.get("times_ms") or (), ref.get("stamps") or ())
+        if len(ratios) >= 2:
+            q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+            return bool((q3 - q1) / max(med, 1e-12) > float(rec.get("noise_threshold", 0.1)))
+    return bool(rec.get("noisy"))
 
 
 def group_anchors(layer_recs: Iterable[Record]) -> dict[str, Record]:
