@@ -35,7 +35,8 @@ def small(name: str):
     """A built-in profile cut down to one prefill and one decode workload, quick timer."""
     hw = load_profile(name)
     w = hw.workloads.model_copy(update={"prefill": (128,), "decode": hw.workloads.decode[:1]})
-    t = hw.timer.model_copy(update={"max_time_s": 0.3, "max_remeasure": 0, "max_chain": 2})
+    t = hw.timer.model_copy(update={"max_time_s": 0.3, "subnet_time_s": 0.3, "max_remeasure": 0,
+                                    "max_chain": 2})
     return hw.model_copy(update={"workloads": w, "timer": t, "threads": 1})
 
 
