@@ -157,3 +157,15 @@ def test_gold_probability_is_the_softmax_share_of_the_metric_scores():
     assert p[0] == pytest.approx(1 / (1 + np.e)) and p[1] == pytest.approx(1 / (1 + np.e ** 2))
     pn = gold_probabilities("acc_norm", items, lls)  # per character: -1/1 vs -2/4
     assert pn[0] > 0.5 and predictions("acc_norm", items, lls)[0] == 1
+
+
+def test_initial_design_drops_the_least_influential_layers_first(space):
+    order = (5, 2, 6, 1, 3, 4, 7, 0)
+    d = initial_design(space, np.random.default_rng(0), 12, order)
+    depth = [s for s in d if s.is_uniform() and s.num_layers < space.arch.num_layers
+             and s.intermediate_size[0] == space.width_choices[-1]
+             and s.kv_heads[0] == space.kv_choices[-1]]
+    cuts = {tuple(sorted(set(range(8)) - set(s.layers))) for s in depth}
+    assert {tuple(sorted(order[:k])) for k in (1, 2, 3)} <= cuts
+    same = initial_design(space, np.random.default_rng(0), 12, order)
+    assert [s.key() for s in same] == [s.key() for s in d]

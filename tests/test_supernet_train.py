@@ -244,3 +244,40 @@ def test_runs_made_before_the_sampler_setting_resume_with_uniform_drops():
     del old["sampler"]
     assert TrainConfig.from_dict(old).sampler == "uniform"
     assert TrainConfig(model="m", out="o", steps=3).sampler == "influence"
+
+
+def test_ranked_sampler_nests_depth_in_influence_order():
+    from hwnas.supernet.importance import influence_order
+    from hwnas.supernet.space import SearchSpace
+    from hwnas.supernet.train.sampler import BandSampler
+    from tests.conftest import tiny_model
+
+    sn = Supernet.from_model(tiny_model("llama", layers=6), None)
+    space = SearchSpace.default(sn.arch)
+    order = influence_order([1.0, 0.05, 0.02, 0.5, 0.03, 0.3])
+    assert order == (2, 4, 1, 5, 3, 0)
+    sampler = BandSampler(space, (1.05, 3.0), lambda s: float(sum(s.intermediate_size)),
+                          drop_order=order)
+    rng = np.random.default_rng(0)
+    specs = [sampler.random(rng) for _ in range(200)]
+    for s in specs:  # a subnet that drops k layers drops the k least influential
+        dropped = [i for i in range(6) if i not in s.layers]
+        assert sorted(dropped) == sorted(order[:len(dropped)])
+    assert len({6 - s.num_layers for s in specs}) >= 2
+    widths = np.concatenate([s.intermediate_size for s in specs])
+    assert np.mean(widths == space.width_choices[-1]) > 0.6  # widths mostly full
+
+
+def test_a_ranked_run_publishes_its_layer_order_and_a_search_cuts_by_it(tiny_dir, text_file,
+                                                                       tmp_path):
+    from hwnas.supernet.importance import Importance
+
+    train(_cfg(tiny_dir, tmp_path / "r", text_file, steps=1, sampler="ranked"))
+    base = Supernet.load(str(tiny_dir))
+    trained = Supernet.load(str(tmp_path / "r"))
+    assert trained.importance.layer_order == base.layer_order()
+    assert sorted(trained.layer_order() or ()) == [0, 1, 2, 3]
+    d = trained.importance.to_dict()
+    assert Importance.from_dict(d) == trained.importance
+    del d["layer_order"]  # files written before the field load without it
+    assert Importance.from_dict(d).layer_order is None

@@ -95,7 +95,9 @@ def train_cmd(
     band: str = typer.Option("1.1,2", "--band", help="Speed-up band of the sampled subnets "
                              "(analytic weight-bytes proxy)."),
     sampler: str = typer.Option("influence", "--sampler", help="Which layers sampled subnets "
-                                "drop: influence (low block influence first) or uniform."),
+                                "drop: influence (low block influence first, at random), ranked "
+                                "(the k least influential: nested depth, widths mostly "
+                                "full) or uniform."),
     bf16: str = typer.Option("auto", "--bf16", help="auto, on or off (autocast)."),
     device: str = typer.Option("cpu", "--device", help="cpu (cuda: not available yet)."),
     lora: bool = typer.Option(False, "--lora", help="Not available yet."),

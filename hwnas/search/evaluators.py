@@ -63,6 +63,11 @@ class Evaluator(Protocol):
 
     def latency_predictor(self) -> LatencyBundle | None: ...
 
+    def layer_order(self) -> tuple[int, ...] | None:
+        """Layers from least to most influential (the initial design drops the k first), or
+        None when unknown."""
+        ...
+
     def exact(self, spec: SubnetSpec) -> dict[str, float]: ...
 
     def describe(self) -> Description: ...
@@ -173,6 +178,10 @@ class FakeEvaluator:
 
     def latency_predictor(self) -> LatencyBundle | None:
         return None
+
+    def layer_order(self) -> tuple[int, ...] | None:
+        """The synthetic truth's own order: least important layers first."""
+        return tuple(int(i) for i in np.argsort(self._importance, kind="stable"))
 
     def exact(self, spec: SubnetSpec) -> dict[str, float]:
         return analytic(self.space.arch, spec, self.dtype, self.context)

@@ -230,7 +230,8 @@ class Runner:
         strategy = STRATEGIES.get(self.config.strategy)()
 
         def initial(rng: np.random.Generator) -> tuple[list[SubnetSpec], dict[str, Any]]:
-            return initial_design(self.space, rng, self.config.n_init), {"kind": "initial"}
+            return (initial_design(self.space, rng, self.config.n_init, self.ev.layer_order()),
+                    {"kind": "initial"})
 
         self.real_batch(self.planned(0, initial), 0)
         self.close_iteration(0)

@@ -155,6 +155,9 @@ class RealEvaluator:
     def latency_predictor(self) -> LatencyBundle | None:
         return self.bundle
 
+    def layer_order(self) -> tuple[int, ...] | None:
+        return self.sn.layer_order()
+
     def describe(self) -> Description:
         return {"evaluator": "real", "hw": self.hw.name, "model": self.sn.name,
                 "fingerprint": self.sn.fingerprint, "latency": self.config.latency,

@@ -67,22 +67,36 @@ class Strategy(Protocol):
 STRATEGIES: Registry[Callable[[], Strategy]] = Registry("search strategy")
 
 
-def initial_design(space: SearchSpace, rng: np.random.Generator, n: int) -> list[SubnetSpec]:
-    """The structured initial design every strategy starts from (identical for a seed): the
-    full model's one-layer-dropped neighbours from the top down (late layers matter least in
-    LLaMA-class models), uniform MLP widths and KV groups, then graded random subnets spread
-    from near-full to heavily compressed. Structured points take at most half of `n`."""
+def initial_design(space: SearchSpace, rng: np.random.Generator, n: int,
+                   layer_order: Sequence[int] | None = None) -> list[SubnetSpec]:
+    """The structured initial design every strategy starts from (identical for a seed):
+    depth cuts, uniform MLP widths and uniform KV groups, interleaved, then graded random
+    subnets spread from near-full to heavily compressed. Structured points take at most half
+    of `n`.
+
+    With `layer_order` (least influential first), the depth cuts drop the k first layers of
+    it (ShortGPT's cut, and the subnets a `--sampler ranked` super-network was trained on),
+    for k spread over 1..half the layers, coarse steps first; without it, single layers from
+    the top down (late layers matter least in LLaMA-class models)."""
     from hwnas.search.problem import initial_population
 
     n_layers = space.arch.num_layers
     structured: list[SubnetSpec] = []
     widths = list(space.width_choices[:-1])[::-1]
     kvs = list(space.kv_choices[:-1])[::-1]
-    drops = [n_layers - 2 - i for i in range(max(0, n_layers - space.min_layers))]
+    most = max(0, n_layers - space.min_layers)
+    if layer_order is not None:
+        limit = min(most, max(1, n_layers // 2))
+        step = max(1, limit // 5)
+        ks = list(range(step, limit + 1, step))
+        ks += [k for k in range(1, limit + 1) if k not in ks]
+        drops = [list(layer_order[:k]) for k in ks]
+    else:
+        drops = [[n_layers - 2 - i] for i in range(most) if n_layers - 2 - i >= 0]
     # interleave the three kinds so a small n still gets some of each
     for i in range(max(len(widths), len(kvs), len(drops))):
-        if i < len(drops) and drops[i] >= 0:
-            structured.append(space.uniform(drop=[drops[i]]))
+        if i < len(drops):
+            structured.append(space.uniform(drop=drops[i]))
         if i < len(widths):
             structured.append(space.uniform(width=widths[i]))
         if i < len(kvs):

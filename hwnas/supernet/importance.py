@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,9 @@ class Importance:
     group_order: tuple[tuple[int, ...], ...]  # per base layer, most important first
     method: str
     source: str  # what it was computed from (calibration text hash, or "identity")
+    # layers from least to most influential, when known: the order a super-network trained
+    # with nested depth (`--sampler ranked`) dropped them in, so a search cuts it the same way
+    layer_order: tuple[int, ...] | None = None
 
     def channels(self, layer: int, width: int) -> list[int]:
         """The `width` most important channels of `layer`, in ascending index order."""
@@ -43,10 +46,14 @@ class Importance:
     def groups(self, layer: int, kv_heads: int) -> list[int]:
         return sorted(self.group_order[layer][:kv_heads])
 
-    def to_dict(self) -> dict[str, list[list[int]] | str]:
-        return {"channel_order": [list(o) for o in self.channel_order],
-                "group_order": [list(o) for o in self.group_order],
-                "method": self.method, "source": self.source}
+    def to_dict(self) -> dict[str, list[list[int]] | list[int] | str]:
+        d: dict[str, list[list[int]] | list[int] | str] = {
+            "channel_order": [list(o) for o in self.channel_order],
+            "group_order": [list(o) for o in self.group_order],
+            "method": self.method, "source": self.source}
+        if self.layer_order is not None:
+            d["layer_order"] = list(self.layer_order)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> Importance:
@@ -56,8 +63,11 @@ class Importance:
                 raise ValueError(f"importance file: '{name}' is not a list")
             return tuple(tuple(int(j) for j in row) for row in rows)
 
+        layers = d.get("layer_order")
+        if layers is not None and not isinstance(layers, list):
+            raise ValueError("importance file: 'layer_order' is not a list")
         return cls(order("channel_order"), order("group_order"), str(d["method"]),
-                   str(d["source"]))
+                   str(d["source"]), None if layers is None else tuple(int(i) for i in layers))
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -136,6 +146,11 @@ def compute_importance(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
 
 
 @torch.inference_mode()
+def influence_order(influence: Sequence[float]) -> tuple[int, ...]:
+    """Layers from least to most influential: the order ShortGPT drops them in."""
+    return tuple(sorted(range(len(influence)), key=lambda i: (float(influence[i]), i)))
+
+
 def block_influence(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
                     seq_len: int = 256, max_sequences: int = 16) -> tuple[float, ...]:
     """Each decoder layer's block influence (ShortGPT, arXiv 2403.03853): one minus the mean

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
@@ -13,8 +14,10 @@ from hwnas.supernet.arch import ArchInfo, arch_info
 from hwnas.supernet.importance import (
     METHOD,
     Importance,
+    block_influence,
     compute_importance,
     identity_importance,
+    influence_order,
 )
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 from hwnas.supernet.stats import SubnetStats, subnet_stats
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 IMPORTANCE_FILE = "hwnas_importance.json"  # written next to the weights of a trained model
+BI_METHOD = "block-influence-v1"
 
 
 @dataclass
@@ -112,13 +116,21 @@ class Supernet:
     def stats(self, spec: SubnetSpec, dtype: str = "fp32") -> SubnetStats:
         return subnet_stats(self.arch, self.validate(spec), dtype)
 
+    def layer_order(self) -> tuple[int, ...] | None:
+        """Layers from least to most influential: the order the model was trained to drop
+        them in (a `--sampler ranked` super-network), else by its block influence on the
+        calibration text (cached); None for random weights."""
+        if self.importance.layer_order is not None:
+            return self.importance.layer_order
+        if self.tokenizer is None:
+            return None
+        return influence_order(cached_block_influence(self.model, self.tokenizer,
+                                                      self.fingerprint))
 
 
 def dir_importance(name: str) -> Importance | None:
     """The importance order a model directory carries (`hwnas supernet train` writes the
     base model's, so a trained super-network is cut exactly as it was trained)."""
-    from pathlib import Path
-
     from hwnas.supernet.models import KNOWN_MODELS, resolve
 
     if name in KNOWN_MODELS:
@@ -128,18 +140,36 @@ def dir_importance(name: str) -> Importance | None:
     return Importance.load(path) if path is not None and path.is_file() else None
 
 
-def cached_importance(model: PreTrainedModel, tok: PreTrainedTokenizerBase, arch: ArchInfo,
-                      fp: str) -> Importance:
+def _cache_path(fp: str, method: str) -> tuple[Path, str]:
+    """Where a model's `method` result on the calibration text is cached, and the text."""
     from hwnas.datasets.text import calibration_text
 
     text = calibration_text()
-    key = hashlib.sha256(f"{fp}:{METHOD}:{text}".encode()).hexdigest()[:16]
-    path = sub_dir("importance") / f"{key}.json"
+    key = hashlib.sha256(f"{fp}:{method}:{text}".encode()).hexdigest()[:16]
+    return sub_dir("importance") / f"{key}.json", text
+
+
+def cached_importance(model: PreTrainedModel, tok: PreTrainedTokenizerBase, arch: ArchInfo,
+                      fp: str) -> Importance:
+    path, text = _cache_path(fp, METHOD)
     if path.is_file():
         return Importance.load(path)
     imp = compute_importance(model, tok, arch, text)
     imp.save(path)
     return imp
+
+
+def cached_block_influence(model: PreTrainedModel, tok: PreTrainedTokenizerBase,
+                           fp: str) -> tuple[float, ...]:
+    """Each layer's block influence on the calibration text, cached per model fingerprint."""
+    path, text = _cache_path(fp, BI_METHOD)
+    if path.is_file():
+        return tuple(float(v) for v in json.loads(path.read_text())["block_influence"])
+    bi = block_influence(model, tok, text)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"method": BI_METHOD, "block_influence": list(bi)}))
+    tmp.replace(path)
+    return bi
 
 
 def _state_fingerprint(model: PreTrainedModel) -> str:

@@ -13,7 +13,7 @@ from hwnas.errors import InputError
 # Fields that only say when to stop or how often to save: a resumed run may change them.
 STOPPING = ("steps", "minutes", "tokens", "save_every", "progress", "snapshot_minutes")
 SCHEDULES = ("constant", "cosine")
-SAMPLERS = ("influence", "uniform")
+SAMPLERS = ("influence", "ranked", "uniform")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class TrainConfig:
     full_weight: float = 1.0  # weight of the full network's loss in the sandwich
     random_subnets: int = 1  # random band subnets per step besides the band's smallest
     band: tuple[float, float] = (1.1, 2.0)  # proxy speed-up band the subnets come from
-    sampler: str = "influence"  # which layers sampled subnets drop: influence, or uniform
+    sampler: str = "influence"  # which layers sampled subnets drop: influence, ranked, uniform
     seed: int = 0
     bf16: str = "auto"  # auto (when the CPU has native bf16), on, off
     device: str = "cpu"

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 import hwnas
 from hwnas.errors import InputError
-from hwnas.supernet.supernet import IMPORTANCE_FILE
+from hwnas.supernet.importance import influence_order
+from hwnas.supernet.supernet import IMPORTANCE_FILE, cached_block_influence
 from hwnas.supernet.train import checkpoint as ckpt
 from hwnas.supernet.train.allocator import reuse_freed_memory
 from hwnas.supernet.train.config import STOPPING, TrainConfig
@@ -111,17 +112,18 @@ def use_bf16(setting: str) -> bool:
     return supported
 
 
-def drop_weights(cfg: TrainConfig, teacher: PreTrainedModel, sn: Supernet
-                 ) -> tuple[float, ...] | None:
-    """The sampler's per-layer drop weights: from the base model's block influence on the
-    calibration text (`sampler: influence`), or None (every layer alike)."""
+def band_sampler(cfg: TrainConfig, sn: Supernet, cost: CostFn | None = None) -> BandSampler:
+    """The run's sampler. Layer drops follow the base model's block influence on the
+    calibration text: in proportion to its inverse (`influence`), or nested in its order
+    (`ranked`); `uniform` treats every layer alike."""
+    cost = cost or proxy_cost(sn.space)
     if cfg.sampler == "uniform":
-        return None
-    from hwnas.datasets.text import calibration_text
-    from hwnas.supernet.importance import block_influence
-
+        return BandSampler(sn.space, cfg.band, cost)
     assert sn.tokenizer is not None
-    return influence_weights(block_influence(teacher, sn.tokenizer, calibration_text()))
+    bi = cached_block_influence(sn.model, sn.tokenizer, sn.fingerprint)
+    if cfg.sampler == "ranked":
+        return BandSampler(sn.space, cfg.band, cost, drop_order=influence_order(bi))
+    return BandSampler(sn.space, cfg.band, cost, influence_weights(bi))
 
 
 def _check_out(out: Path, resume: bool) -> None:
@@ -184,8 +186,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
     bf16 = use_bf16(cfg.bf16)
     seqs = pack(training_documents(cfg.text, cfg.max_documents), sn.tokenizer, cfg.seq_len)
     batches = Batches(seqs, cfg.seed)
-    sampler = BandSampler(sn.space, cfg.band, cost or proxy_cost(sn.space),
-                          drop_weights(cfg, teacher, sn))
+    sampler = band_sampler(cfg, sn, cost)
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     st = ckpt.TrainState()
@@ -230,7 +231,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
             for minutes in cfg.snapshot_minutes:
                 published = out / snapshot_dir(minutes)
                 if st.seconds >= minutes * 60.0 and not published.exists():
-                    publish(published, student, sn, cfg, st, bf16)
+                    publish(published, student, sn, cfg, st, bf16, sampler.drop_order)
                     student.train()
             if progress is not None:
                 tok_s = session_tokens / max(elapsed, 1e-9)
@@ -242,7 +243,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
         save()
         raise
     save()
-    publish(out, student, sn, cfg, st, bf16)
+    publish(out, student, sn, cfg, st, bf16, sampler.drop_order)
     first = st.losses[0]["total"] if st.losses else None
     last = st.losses[-1]["total"] if st.losses else None
     return TrainResult(str(out), st.step, st.tokens, st.seconds, first, last, bf16)
@@ -283,9 +284,11 @@ def snapshot_dir(minutes: float) -> str:
 
 
 def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
-            st: ckpt.TrainState, bf16: bool) -> None:
+            st: ckpt.TrainState, bf16: bool, layer_order: tuple[int, ...] | None = None
+            ) -> None:
     """Write the trained weights as a Hugging Face model directory (files replaced one by
-    one after they are complete in a temporary folder)."""
+    one after they are complete in a temporary folder). The importance file carries the
+    layer order a nested-depth run dropped layers in, so a search cuts it the same way."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".publish.tmp"
     if tmp.exists():
@@ -294,7 +297,9 @@ def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
     student.save_pretrained(tmp)
     if sn.tokenizer is not None:
         sn.tokenizer.save_pretrained(tmp)
-    (tmp / IMPORTANCE_FILE).write_text(json.dumps(sn.importance.to_dict()))
+    importance = sn.importance if layer_order is None else replace(
+        sn.importance, layer_order=layer_order)
+    (tmp / IMPORTANCE_FILE).write_text(json.dumps(importance.to_dict()))
     info = {"hwnas_version": hwnas.__version__, "base_model": sn.name,
             "base_fingerprint": sn.fingerprint, "importance": sn.importance.method,
             "config": cfg.to_dict(), "steps": st.step, "tokens": st.tokens,

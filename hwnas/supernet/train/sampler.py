@@ -8,6 +8,13 @@ wrecks (KL 4-6 nats) pulled the shared weights away from the full path (its KL r
 to 0.12 within 75 steps, where uniform drops were sampled). Speed-up is a proxy by default: the
 full model's weight bytes read per token over the subnet's (`hwnas.supernet.stats`), which is
 what bounds decode on a CPU; pass another cost function (a latency predictor) to override.
+
+With `sampler: ranked`, depth is nested the way widths are: a subnet that drops k layers drops
+the k of least block influence (ShortGPT's order), and widths and KV groups move down only
+lightly. Training is then spent on few, shared structures rather than spread over every
+combination of drops: on this project's CPU, depth carried the speed-up at the least cost
+(at 1.33-1.35x faster, ShortGPT's 20 layers scored 42.9 against 39.0 for uniform MLP width
+640, both on trained weights), and a 90-minute CPU budget cannot train the whole space.
 """
 
 from __future__ import annotations
@@ -38,12 +45,30 @@ def influence_weights(influence: Sequence[float], power: float = 2.0) -> tuple[f
     return tuple(float(max(b, 1e-6)) ** -power for b in influence)
 
 
+def ranked_subnet(space: SearchSpace, rng: np.random.Generator, level: float,
+                  order: Sequence[int], width_scale: float = 0.1) -> SubnetSpec:
+    """A subnet at compression `level` in [0, 1] whose depth is nested: Binomial(layers,
+    level/2) layers go, first in `order`; each kept layer's width and KV groups move down by
+    Binomial(choices - 1, level * width_scale), so most stay full."""
+    n = space.arch.num_layers
+    k = min(int(rng.binomial(n, 0.5 * level)), n - space.min_layers)
+    dropped = {int(i) for i in order[:k]}
+    layers = tuple(i for i in range(n) if i not in dropped)
+    nw, nk = len(space.width_choices), len(space.kv_choices)
+    p = min(1.0, max(0.0, level * width_scale))
+    widths = tuple(int(space.width_choices[nw - 1 - j])
+                   for j in rng.binomial(nw - 1, p, len(layers)))
+    kvs = tuple(int(space.kv_choices[nk - 1 - j]) for j in rng.binomial(nk - 1, p, len(layers)))
+    return SubnetSpec(layers, widths, kvs)
+
+
 @dataclass
 class BandSampler:
     space: SearchSpace
     band: tuple[float, float]
     cost: CostFn
     drop_weights: tuple[float, ...] | None = None  # None: every layer alike
+    drop_order: tuple[int, ...] | None = None  # set: nested depth in this order (ranked)
 
     def __post_init__(self) -> None:
         self.full_cost = self.cost(self.space.full())
@@ -53,7 +78,10 @@ class BandSampler:
 
     def _draw(self, rng: np.random.Generator, lo: float, hi: float) -> SubnetSpec:
         for _ in range(MAX_TRIES):
-            spec = self.space.sample_graded(rng, float(rng.random()), self.drop_weights)
+            level = float(rng.random())
+            spec = (self.space.sample_graded(rng, level, self.drop_weights)
+                    if self.drop_order is None else
+                    ranked_subnet(self.space, rng, level, self.drop_order))
             if lo <= self.speedup(spec) <= hi:
                 return spec
         raise InputError(f"no subnet of this space has a proxy speed-up in [{lo:.2f}, "
