@@ -14,7 +14,7 @@ model and against two pruning baselines at matched latency.
    - `uniform`: every layer kept, every MLP at one width (activation-aware order, the
      LLM-Pruner-like cut without recovery);
    each on the original model without and with the least-squares repair, and on the trained
-   super-network.
+   super-network; the pick is also evaluated with the repair on the trained weights.
 5. Accuracy: PIQA (all 1,838), ARC-Easy (all 570), HellaSwag (first 2,000), their mean and its
    standard error, for the original full model, the trained full path, the pick and each
    baseline, in that order. Every evaluation is cached in the store, so re-running the same
@@ -35,16 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.datasets.tasks import prepare
-from hwnas.datasets.text import calibration_text
 from hwnas.evaluation.evaluator import cache_key, evaluate
 from hwnas.evaluation.target import from_supernet
 from hwnas.pipeline.demo import profile_for_this_machine
 from hwnas.profilers.subnet import measure_subnets
 from hwnas.search.runs import summary
 from hwnas.store import open_store
-from hwnas.supernet.importance import block_influence
+from hwnas.supernet.importance import influence_order
 from hwnas.supernet.space import SubnetSpec
-from hwnas.supernet.supernet import Supernet
+from hwnas.supernet.supernet import Supernet, cached_block_influence
 
 TASKS = (("piqa", None), ("arc_easy", None), ("hellaswag", 2000))  # (task, first N items)
 
@@ -68,7 +67,7 @@ def accuracy(sn: Supernet, spec: SubnetSpec | None, repair: str, store: Any) -> 
 
 
 def shortgpt(sn: Supernet, influence: tuple[float, ...], drop: int) -> SubnetSpec:
-    order = sorted(range(len(influence)), key=lambda i: influence[i])
+    order = influence_order(influence)
     keep = sorted(set(range(sn.arch.num_layers)) - set(order[:drop]))
     full = sn.arch.intermediate_size
     return sn.validate(SubnetSpec(tuple(keep), tuple(full for _ in keep),
@@ -109,7 +108,8 @@ def main() -> None:
         run = summary(store, a.run)
     cands = [(p.subnet, p.measured or p.search) for p in run.pareto]
     quality = "perplexity" if "perplexity" in run.objectives else "accuracy"
-    influence = block_influence(base.model, base.tokenizer, calibration_text())
+    assert base.tokenizer is not None
+    influence = cached_block_influence(base.model, base.tokenizer, base.fingerprint)
     drops = [int(d) for d in a.drops.split(",")]
     sg = [shortgpt(base, influence, d) for d in drops]
     un = [uniform(base, w) for w in range(a.widths[0], a.widths[1] + 1, 64)]
@@ -156,6 +156,7 @@ def main() -> None:
             ("shortgpt (trained)", trained, sg_spec, "none"),
             ("uniform (trained)", trained, un_spec, "none"),
             ("shortgpt (original)", base, sg_spec, "none"),
+            ("searched subnet (trained, repaired)", trained, pick_spec, "ls"),
             ("shortgpt (original, repaired)", base, sg_spec, "ls"),
             ("uniform (original)", base, un_spec, "none"),
             ("uniform (original, repaired)", base, un_spec, "ls"),
@@ -166,14 +167,14 @@ def main() -> None:
         for label, sn, spec, repair in plan:
             cached = is_cached(sn, spec, repair, store)
             if not cached and a.max_evals is not None and new >= a.max_evals:
-                print(f"{label:32} not evaluated (--max-evals {a.max_evals})")
+                print(f"{label:36} not evaluated (--max-evals {a.max_evals})")
                 continue
             t1 = time.perf_counter()
             results[label] = accuracy(sn, spec, repair, store)
             took = time.perf_counter() - t1
             new += not cached
             r = results[label]
-            print(f"{label:32} {100 * r['mean']:6.2f} +- {100 * r['stderr']:.2f}  "
+            print(f"{label:36} {100 * r['mean']:6.2f} +- {100 * r['stderr']:.2f}  "
                   + "  ".join(f"{k} {100 * v['accuracy']:.1f}" for k, v in r["tasks"].items())
                   + f"  ({took:.0f} s)", flush=True)
     out["accuracy"] = results
