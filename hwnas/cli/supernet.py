@@ -99,7 +99,8 @@ def train_cmd(
                                 "(the k least influential: nested depth, widths mostly "
                                 "full) or uniform."),
     bf16: str = typer.Option("auto", "--bf16", help="auto, on or off (autocast)."),
-    device: str = typer.Option("cpu", "--device", help="cpu (cuda: not available yet)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (bf16 autocast "
+                               "where the device has it)."),
     lora: bool = typer.Option(False, "--lora", help="Not available yet."),
     seed: int = typer.Option(0, "--seed"),
     save_every: int = typer.Option(50, "--save-every", help="Checkpoint every N steps."),
@@ -110,6 +111,7 @@ def train_cmd(
 ) -> None:
     """Distil the model into its super-network: `--model M --out DIR --minutes N`."""
     from hwnas.supernet.train import TrainConfig, train
+    from hwnas.supernet.train.loop import training_device
 
     cfg = TrainConfig(model=model, out=str(out), steps=steps, minutes=minutes, tokens=tokens,
                       seq_len=seq_len, batch=batch, accum=accum, lr=lr, warmup=warmup,
@@ -119,6 +121,7 @@ def train_cmd(
                       seed=seed, bf16=bf16,
                       device=device, lora=lora, text=None if text is None else str(text),
                       save_every=save_every, snapshot_minutes=_minutes(snapshot_minutes))
+    training_device(cfg.device)  # before the progress bar: a missing GPU is a one-line error
     try:
         with _Bar(not json_out, steps) as bar:
             result = train(cfg, resume=resume, progress=bar)

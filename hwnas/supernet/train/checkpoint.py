@@ -38,7 +38,7 @@ def write_atomic_text(path: Path, text: str) -> None:
 
 
 def _params(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().contiguous() for n, p in model.named_parameters()}
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters()}
 
 
 def save(out: Path, model: nn.Module, opt: torch.optim.Optimizer, state: TrainState,
@@ -56,7 +56,7 @@ def save(out: Path, model: nn.Module, opt: torch.optim.Optimizer, state: TrainSt
     for idx, st in osd["state"].items():
         for key, v in st.items():
             if isinstance(v, torch.Tensor) and v.dim() > 0:
-                tensors[f"{idx}.{key}"] = v.contiguous()
+                tensors[f"{idx}.{key}"] = v.cpu().contiguous()
             else:
                 scalars.setdefault(str(idx), {})[key] = float(v)
     tensors["rng.torch"] = torch.get_rng_state()

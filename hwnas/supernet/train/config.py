@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -72,9 +73,8 @@ class TrainConfig:
             raise InputError(f"--min-lr-ratio must be between 0 and 1, got {self.min_lr_ratio}")
         if self.bf16 not in ("auto", "on", "off"):
             raise InputError(f"--bf16 '{self.bf16}': choose auto, on or off")
-        if self.device != "cpu":
-            raise InputError(f"--device {self.device}: not available yet; supernet training "
-                             "runs on the CPU (--device cpu)")
+        if re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is None:
+            raise InputError(f"--device {self.device}: choose cpu, cuda or cuda:N")
         if self.lora:
             raise InputError("--lora: not available yet; train all weights (drop --lora)")
 

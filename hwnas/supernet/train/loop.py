@@ -103,13 +103,30 @@ def lm_loss(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
                            ids[:, 1:].reshape(-1))
 
 
-def use_bf16(setting: str) -> bool:
+def use_bf16(setting: str, device: torch.device | None = None) -> bool:
     if setting == "off":
         return False
-    supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    on_gpu = device is not None and device.type == "cuda"
+    supported = bool(torch.cuda.is_bf16_supported() if on_gpu
+                     else torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if setting == "on" and not supported:
-        raise InputError("--bf16 on: this CPU has no native bf16 support; use --bf16 off")
+        where = "GPU" if on_gpu else "CPU"
+        raise InputError(f"--bf16 on: this {where} has no native bf16 support; use --bf16 off")
     return supported
+
+
+def training_device(name: str) -> torch.device:
+    """The device `--device` names, checked: CUDA must be there to be asked for."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {name}: this machine has no CUDA device that torch can "
+                             "use (torch.cuda.is_available() is false); use --device cpu, or "
+                             "install a CUDA build of torch")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise InputError(f"--device {name}: only {torch.cuda.device_count()} CUDA "
+                             "device(s) here; give cuda:0 ... cuda:N-1")
+    return device
 
 
 def band_sampler(cfg: TrainConfig, sn: Supernet, cost: CostFn | None = None) -> BandSampler:
@@ -163,6 +180,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
 
     out = Path(cfg.out).expanduser()
     _check_out(out, resume)
+    device = training_device(cfg.device)
     if resume:
         found = ckpt.find(out)
         assert found is not None
@@ -177,13 +195,15 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
         sn = Supernet.load(cfg.model)
     if sn.tokenizer is None:
         raise InputError(f"model '{cfg.model}' has no tokenizer; training needs one")
-    reuse_freed_memory()
+    if device.type == "cpu":
+        reuse_freed_memory()
     torch.manual_seed(cfg.seed)
     teacher = sn.model.eval().requires_grad_(False)
+    torch.nn.Module.to(teacher, device)
     student = copy.deepcopy(teacher).train().requires_grad_(True)
     if hasattr(student.config, "use_cache"):
         student.config.use_cache = False
-    bf16 = use_bf16(cfg.bf16)
+    bf16 = use_bf16(cfg.bf16, device)
     seqs = pack(training_documents(cfg.text, cfg.max_documents), sn.tokenizer, cfg.seq_len)
     batches = Batches(seqs, cfg.seed)
     sampler = band_sampler(cfg, sn, cost)
@@ -206,7 +226,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
     start = time.perf_counter()
     base_seconds = st.seconds
     tokens_per_step = cfg.batch * cfg.seq_len * cfg.accum
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     weights = [cfg.full_weight] + [1.0] * (1 + cfg.random_subnets)
     session_tokens = 0
     try:
@@ -260,7 +280,7 @@ def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
     norm = sum(weights) * cfg.accum
     sums = [0.0] * len(specs)
     for _ in range(cfg.accum):
-        ids = batches.next(cfg.batch)
+        ids = batches.next(cfg.batch).to(model_device(student))
         with torch.no_grad(), autocast:
             target = teacher_targets(teacher(ids, use_cache=False).logits, cfg.temperature)
         for n, (spec, w) in enumerate(zip(specs, weights, strict=True)):
@@ -276,6 +296,10 @@ def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
     total = sum(w * s for w, s in zip(weights, sums, strict=True)) / sum(weights)
     return {"total": total, "full": sums[0], "smallest": sums[1],
             "random": float(np.mean(sums[2:])) if len(sums) > 2 else float("nan"), "lr": lr}
+
+
+def model_device(model: PreTrainedModel) -> torch.device:
+    return next(model.parameters()).device
 
 
 def snapshot_dir(minutes: float) -> str:
