@@ -282,3 +282,15 @@ def test_a_ranked_run_publishes_its_layer_order_and_a_search_cuts_by_it(tiny_dir
     assert Importance.from_dict(d) == trained.importance
     del d["layer_order"]  # files written before the field load without it
     assert Importance.from_dict(d).layer_order is None
+
+
+def test_alternate_rule_trains_the_full_network_then_one_subnet(tiny_dir, text_file, tmp_path):
+    res = train(_cfg(tiny_dir, tmp_path / "alt", text_file, steps=4, rule="alternate",
+                     sampler="uniform"))
+    losses = json.loads((tmp_path / "alt" / "hwnas_supernet.json").read_text())["losses"]
+    assert [d["full"] is not None for d in losses] == [True, False, True, False]
+    assert [d["random"] is not None for d in losses] == [False, True, False, True]
+    assert all(d["smallest"] is None for d in losses)
+    assert res.steps == 4 and (tmp_path / "alt" / "loss_curve.png").is_file()
+    with pytest.raises(InputError, match="--rule"):
+        _cfg(tiny_dir, tmp_path / "x", text_file, rule="zigzag")

@@ -98,6 +98,10 @@ def train_cmd(
                                 "drop: influence (low block influence first, at random), ranked "
                                 "(the k least influential: nested depth, widths mostly "
                                 "full) or uniform."),
+    rule: str = typer.Option("sandwich", "--rule", help="What each step trains: sandwich "
+                             "(the full network, the band's smallest end and the random "
+                             "subnets) or alternate (LLaMA-NAS: the full network, then one "
+                             "random subnet, in turn)."),
     bf16: str = typer.Option("auto", "--bf16", help="auto, on or off (autocast)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (bf16 autocast "
                                "where the device has it)."),
@@ -117,7 +121,7 @@ def train_cmd(
                       seq_len=seq_len, batch=batch, accum=accum, lr=lr, warmup=warmup,
                       schedule=schedule, min_lr_ratio=min_lr_ratio,
                       temperature=temperature, lm_weight=lm_weight,
-                      random_subnets=random_subnets, band=_band(band), sampler=sampler,
+                      random_subnets=random_subnets, band=_band(band), sampler=sampler, rule=rule,
                       seed=seed, bf16=bf16,
                       device=device, lora=lora, text=None if text is None else str(text),
                       save_every=save_every, snapshot_minutes=_minutes(snapshot_minutes))

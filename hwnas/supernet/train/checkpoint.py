@@ -28,7 +28,8 @@ class TrainState:
     seconds: float = 0.0
     cursor: int = 0
     numpy_rng: dict[str, Any] = field(default_factory=dict)
-    losses: list[dict[str, float]] = field(default_factory=list)  # one per optimiser step
+    # one per optimiser step: total, full, smallest, random (None: not trained that step), lr
+    losses: list[dict[str, float | None]] = field(default_factory=list)
 
 
 def write_atomic_text(path: Path, text: str) -> None:

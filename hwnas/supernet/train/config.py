@@ -15,6 +15,7 @@ from hwnas.errors import InputError
 STOPPING = ("steps", "minutes", "tokens", "save_every", "progress", "snapshot_minutes")
 SCHEDULES = ("constant", "cosine")
 SAMPLERS = ("influence", "ranked", "uniform")
+RULES = ("sandwich", "alternate")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class TrainConfig:
     random_subnets: int = 1  # random band subnets per step besides the band's smallest
     band: tuple[float, float] = (1.1, 2.0)  # proxy speed-up band the subnets come from
     sampler: str = "influence"  # which layers sampled subnets drop: influence, ranked, uniform
+    # what each step trains: sandwich (full + band's smallest + random ones), or alternate
+    # (LLaMA-NAS after InstaTune: the full network on even steps, one random subnet on odd)
+    rule: str = "sandwich"
     seed: int = 0
     bf16: str = "auto"  # auto (when the CPU has native bf16), on, off
     device: str = "cpu"
@@ -67,6 +71,8 @@ class TrainConfig:
             raise InputError(f"--band {lo},{hi}: give two speed-ups 1 <= low < high, e.g. 1.1,2")
         if self.sampler not in SAMPLERS:
             raise InputError(f"--sampler '{self.sampler}': choose {' or '.join(SAMPLERS)}")
+        if self.rule not in RULES:
+            raise InputError(f"--rule '{self.rule}': choose {' or '.join(RULES)}")
         if self.schedule not in SCHEDULES:
             raise InputError(f"--schedule '{self.schedule}': choose {' or '.join(SCHEDULES)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

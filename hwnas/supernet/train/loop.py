@@ -227,14 +227,12 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
     base_seconds = st.seconds
     tokens_per_step = cfg.batch * cfg.seq_len * cfg.accum
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    weights = [cfg.full_weight] + [1.0] * (1 + cfg.random_subnets)
     session_tokens = 0
     try:
         while not _done(cfg, st, base_seconds + time.perf_counter() - start):
             snap = (batches.cursor, copy.deepcopy(rng.bit_generator.state), torch.get_rng_state())
             try:
-                logs = _step(cfg, st, teacher, student, opt, sn, sampler, rng, batches, autocast,
-                             weights)
+                logs = _step(cfg, st, teacher, student, opt, sn, sampler, rng, batches, autocast)
             except KeyboardInterrupt:
                 batches.cursor, rng.bit_generator.state = snap[0], snap[1]
                 torch.set_rng_state(snap[2])
@@ -256,7 +254,7 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
             if progress is not None:
                 tok_s = session_tokens / max(elapsed, 1e-9)
                 per_step = elapsed / max(1, session_tokens // tokens_per_step)
-                progress(Progress(st.step, cfg.steps, st.tokens, tok_s, logs["total"],
+                progress(Progress(st.step, cfg.steps, st.tokens, tok_s, float(logs["total"] or 0),
                                   _eta(cfg, st, st.seconds, per_step, tok_s)))
     except KeyboardInterrupt:
         st.seconds = base_seconds + time.perf_counter() - start
@@ -272,18 +270,19 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
 def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
           student: PreTrainedModel, opt: torch.optim.Optimizer, sn: Supernet,
           sampler: BandSampler, rng: np.random.Generator, batches: Batches,
-          autocast: torch.autocast, weights: list[float]) -> dict[str, float]:
+          autocast: torch.autocast) -> dict[str, float | None]:
     lr = cfg.learning_rate(st.step, st.tokens, st.seconds)
     for group in opt.param_groups:
         group["lr"] = lr
-    specs = sampler.sandwich(rng, cfg.random_subnets)
+    plan = sampler.plan(rng, cfg.rule, st.step, cfg.random_subnets)
+    weights = [cfg.full_weight if role == "full" else 1.0 for role, _ in plan]
     norm = sum(weights) * cfg.accum
-    sums = [0.0] * len(specs)
+    sums = [0.0] * len(plan)
     for _ in range(cfg.accum):
         ids = batches.next(cfg.batch).to(model_device(student))
         with torch.no_grad(), autocast:
             target = teacher_targets(teacher(ids, use_cache=False).logits, cfg.temperature)
-        for n, (spec, w) in enumerate(zip(specs, weights, strict=True)):
+        for n, ((_, spec), w) in enumerate(zip(plan, weights, strict=True)):
             with subnet_view(student, sn.arch, sn.importance, spec) as m, autocast:
                 logits = m(ids, use_cache=False).logits
             loss = kd_loss(logits, target)
@@ -294,8 +293,13 @@ def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
     opt.step()
     opt.zero_grad(set_to_none=True)
     total = sum(w * s for w, s in zip(weights, sums, strict=True)) / sum(weights)
-    return {"total": total, "full": sums[0], "smallest": sums[1],
-            "random": float(np.mean(sums[2:])) if len(sums) > 2 else float("nan"), "lr": lr}
+
+    def role(name: str) -> float | None:  # None where this step trained no such subnet
+        got = [s for (r, _), s in zip(plan, sums, strict=True) if r == name]
+        return float(np.mean(got)) if got else None
+
+    return {"total": total, "full": role("full"), "smallest": role("smallest"),
+            "random": role("random"), "lr": lr}
 
 
 def model_device(model: PreTrainedModel) -> torch.device:
@@ -335,7 +339,7 @@ def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
     loss_curve(out / CURVE_FILE, st.losses)
 
 
-def loss_curve(path: Path, losses: list[dict[str, float]]) -> None:
+def loss_curve(path: Path, losses: list[dict[str, float | None]]) -> None:
     if not losses:
         return
     try:
@@ -348,7 +352,10 @@ def loss_curve(path: Path, losses: list[dict[str, float]]) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     steps = np.arange(1, len(losses) + 1)
     for key in ("full", "smallest", "random"):
-        ax.plot(steps, [d[key] for d in losses], label=key, lw=1)
+        y = np.array([d[key] for d in losses], dtype=float)
+        ok = np.isfinite(y)  # an alternating run trains each role every other step
+        if ok.any():
+            ax.plot(steps[ok], y[ok], label=key, lw=1)
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("distillation loss (KL)")
     ax.legend()

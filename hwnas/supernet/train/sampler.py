@@ -97,3 +97,12 @@ class BandSampler:
     def sandwich(self, rng: np.random.Generator, k: int) -> list[SubnetSpec | None]:
         """None stands for the full network."""
         return [None, self.smallest(rng), *[self.random(rng) for _ in range(k)]]
+
+    def plan(self, rng: np.random.Generator, rule: str, step: int, k: int
+             ) -> list[tuple[str, SubnetSpec | None]]:
+        """What step `step` trains, each with its role (full, smallest, random): the sandwich
+        every step, or LLaMA-NAS's alternation (the full network, then one random subnet)."""
+        if rule == "alternate":
+            return [("full", None)] if step % 2 == 0 else [("random", self.random(rng))]
+        specs = self.sandwich(rng, k)
+        return [("full", None), ("smallest", specs[1]), *[("random", s) for s in specs[2:]]]
