@@ -424,3 +424,10 @@ def test_timing_lock_is_reentrant_and_excludes_other_processes(tmp_path, monkeyp
     with timing_lock():  # no file: nothing held
         with open(path, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_each_group_prepares_the_fixed_parts_and_the_reference_first(shape, fake_hw):
+    for g in plan(fake_hw, shape.arch, shape.space):
+        assert [j.kind for j in g[:2]] == ["embed", "head"]
+        assert (g[2].spec.width, g[2].spec.kv_heads) == (max(shape.space.width_choices),
+                                                         max(shape.space.kv_choices))

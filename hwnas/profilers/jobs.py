@@ -44,12 +44,15 @@ def base_spec(hw: HardwareProfile, arch: ArchInfo, target: str, w: Workload, *,
 
 
 def plan(hw: HardwareProfile, arch: ArchInfo, space: SearchSpace) -> list[list[Job]]:
-    """Jobs grouped by workload, in the order they run."""
+    """Jobs grouped by workload, in the order they run. In a group the embedding and the
+    head come first, then the layers from the full one (the group's reference) down: a
+    budget that runs out while a group is being prepared still leaves the parts every
+    composed figure needs, and the reference the others are read against."""
     groups = []
     for w in workloads(hw):
-        jobs = [Job("layer", w, base_spec(hw, arch, "layer", w, width=width, kv_heads=kv))
-                for width in space.width_choices for kv in space.kv_choices]
-        jobs.append(Job("embed", w, base_spec(hw, arch, "embed", w)))
-        jobs.append(Job("head", w, base_spec(hw, arch, "head", w)))
+        jobs = [Job("embed", w, base_spec(hw, arch, "embed", w)),
+                Job("head", w, base_spec(hw, arch, "head", w))]
+        jobs += [Job("layer", w, base_spec(hw, arch, "layer", w, width=width, kv_heads=kv))
+                 for width in space.width_choices[::-1] for kv in space.kv_choices[::-1]]
         groups.append(jobs)
     return groups
