@@ -15,7 +15,7 @@ from hwnas.search.problem import hypervolume
 from hwnas.search.selection import choose_batch_ehvi, hv2d
 from hwnas.search.state import RunState
 from hwnas.search.strategies import STRATEGIES
-from hwnas.search.strategy import initial_design, mutations
+from hwnas.search.strategy import initial_design, mutations, ranked_steps
 from hwnas.search.surrogates import ChosenSurrogate, RidgeSurrogate, Surrogates, XGBSurrogate
 from hwnas.store import Store
 from hwnas.supernet.arch import arch_info
@@ -169,3 +169,18 @@ def test_initial_design_drops_the_least_influential_layers_first(space):
     assert {tuple(sorted(order[:k])) for k in (1, 2, 3)} <= cuts
     same = initial_design(space, np.random.default_rng(0), 12, order)
     assert [s.key() for s in same] == [s.key() for s in d]
+
+
+def test_ranked_steps_drop_the_next_layer_and_restore_the_last(space):
+    order = (5, 2, 6, 1, 3, 4, 7, 0)
+    parent = space.uniform(drop=[5, 2], width=space.width_choices[1])
+    steps = ranked_steps(space, [parent], order, set())
+    dropped = [tuple(sorted(set(range(8)) - set(s.layers))) for s in steps]
+    assert dropped == [(2, 5, 6), (5,)]
+    restored = steps[1]
+    pos = restored.layers.index(2)
+    assert restored.intermediate_size[pos] == space.width_choices[-1]
+    assert all(w == space.width_choices[1] for i, w in zip(restored.layers,
+                                                           restored.intermediate_size,
+                                                           strict=True) if i != 2)
+    assert ranked_steps(space, [parent], order, {s.key() for s in steps}) == []

@@ -46,6 +46,8 @@ class Runner:
         self.resume = resume
         self.objectives = tuple(objectives(config.objectives))
         self.state = RunState()
+        self._layer_order: tuple[int, ...] | None = None
+        self._layer_order_asked = False
         self.norm: Normaliser | None = None
         self.executor: Executor = executor or LocalExecutor()
 
@@ -208,7 +210,13 @@ class Runner:
         return View(self.config, self.space, self.objectives, self.norm, tuple(specs),
                     tuple(values), frozenset(self.state.tried()), dict(self.state.batches),
                     self.ev.exact, self.ev.latency_predictor(), self.values_of,
-                    (tuple(front), F))
+                    (tuple(front), F), self.layer_order())
+
+    def layer_order(self) -> tuple[int, ...] | None:
+        """The evaluator's layer order, asked once per run (it may cost a forward pass)."""
+        if not self._layer_order_asked:
+            self._layer_order, self._layer_order_asked = self.ev.layer_order(), True
+        return self._layer_order
 
     def pending(self, iteration: int) -> bool:
         """Iteration `iteration` has work: budget left, or (on resume) evaluations recorded for
@@ -230,7 +238,7 @@ class Runner:
         strategy = STRATEGIES.get(self.config.strategy)()
 
         def initial(rng: np.random.Generator) -> tuple[list[SubnetSpec], dict[str, Any]]:
-            return (initial_design(self.space, rng, self.config.n_init, self.ev.layer_order()),
+            return (initial_design(self.space, rng, self.config.n_init, self.layer_order()),
                     {"kind": "initial"})
 
         self.real_batch(self.planned(0, initial), 0)

@@ -4,8 +4,9 @@ fair.
 
 - ``linas``: predictor-guided. Surrogates of what is unknown (quality) chosen by
   cross-validated rank correlation, latency and size taken as known; candidates from an
-  inner NSGA-II on the posterior mean and from one- and two-gene mutations of the real
-  front; the batch by Monte-Carlo expected hypervolume improvement with fantasised points.
+  inner NSGA-II on the posterior mean, from one- and two-gene mutations of the real front,
+  and (where the layer order is known) from greedy pruning steps of the front; the batch
+  by Monte-Carlo expected hypervolume improvement with fantasised points.
 - ``linas-v1``: the first LINAS, kept as a reference: XGBoost ensembles only, latency's
   spread earns exploration, candidates only from the inner NSGA-II's final population,
   optimistic greedy selection.
@@ -23,7 +24,7 @@ import numpy as np
 
 from hwnas.search.problem import SearchProblem, initial_population, make_algorithm, non_dominated
 from hwnas.search.selection import choose_batch, choose_batch_ehvi
-from hwnas.search.strategy import STRATEGIES, Proposal, View, mutations, rng_for
+from hwnas.search.strategy import STRATEGIES, Proposal, View, mutations, ranked_steps, rng_for
 from hwnas.search.surrogates import Surrogates
 from hwnas.supernet.space import SubnetSpec
 
@@ -84,6 +85,8 @@ class Linas:
         front = list(view.front[0])
         cands = _inner_search(view, sur, rng)
         cands += mutations(view.space, front, rng, self.n_mutants, set(view.tried))
+        if view.layer_order is not None:
+            cands += ranked_steps(view.space, front, view.layer_order, set(view.tried))
         return _fresh(view, cands)
 
     def choose(self, view: View, sur: Surrogates, pool: list[SubnetSpec], k: int,

@@ -47,6 +47,7 @@ class View:
     latency_predictor: Any  # the profile's composed predictor bundle, or None
     values_of: Callable[[SubnetSpec], dict[str, float]]  # measured, or a penalty if failed
     front: tuple[tuple[SubnetSpec, ...], np.ndarray]  # the feasible real front, normalised
+    layer_order: tuple[int, ...] | None = None  # least influential layer first, when known
 
     def keys(self) -> list[str]:
         """Every measured key the objectives and the active constraints read."""
@@ -105,6 +106,32 @@ def initial_design(space: SearchSpace, rng: np.random.Generator, n: int,
     for s in structured[:n // 2]:
         out.setdefault(s.key(), s)
     out.update((s.key(), s) for s in initial_population(space, rng, n - len(out), set(out)))
+    return list(out.values())
+
+
+def ranked_steps(space: SearchSpace, parents: Sequence[SubnetSpec], order: Sequence[int],
+                 exclude: set[str]) -> list[SubnetSpec]:
+    """Greedy pruning paths through the real front: each parent with its least influential
+    kept layer dropped, and with its most influential dropped layer restored (full width,
+    every KV group); the rest of the parent is unchanged."""
+    out: dict[str, SubnetSpec] = {}
+    full_w, full_kv = space.width_choices[-1], space.kv_choices[-1]
+    for p in parents:
+        keep = dict(zip(p.layers, zip(p.intermediate_size, p.kv_heads, strict=True),
+                        strict=True))
+        dropped = [i for i in order if i not in keep]
+        steps = []
+        if len(keep) > space.min_layers:
+            steps.append({i: v for i, v in keep.items() if i != next(
+                i for i in order if i in keep)})
+        if dropped:
+            steps.append({**keep, dropped[-1]: (full_w, full_kv)})
+        for layers in steps:
+            idx = sorted(layers)
+            s = SubnetSpec(tuple(idx), tuple(layers[i][0] for i in idx),
+                           tuple(layers[i][1] for i in idx))
+            if s.key() not in exclude:
+                out.setdefault(s.key(), s)
     return list(out.values())
 
 
