@@ -48,3 +48,6 @@ def test_fake_backend_pipeline(setup):
     assert main["mape"] < 10.0 and main["spearman"] > 0.8
     row = api.predict(t, [t.space.full()])[0]
     assert row.latency_ms > 0 and row.in_domain
+    latency = api.latency_function(t)  # what `supernet train --hw` samples its band by
+    assert latency(t.space.full()) == pytest.approx(row.latency_ms)
+    assert latency(t.space.uniform(width=t.space.width_choices[0])) < row.latency_ms

@@ -144,6 +144,7 @@ def test_trained_directory_works_as_a_model(tiny_dir, text_file, tmp_path, capsy
 @pytest.mark.parametrize("argv, fragment", [
     (["--steps", "2", "--minutes", "1"], "exactly one of"),
     (["--steps", "2", "--device", "tpu"], "--device tpu"),
+    (["--steps", "2", "--hw", "cpu-torch-fp32"], "--hw: no trained latency predictor"),
     (["--steps", "2", "--device", "cuda:99"], "--device cuda:99"),
     (["--steps", "2", "--band", "2,1"], "--band"),
     (["--steps", "2", "--schedule", "linear"], "--schedule"),

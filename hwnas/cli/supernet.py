@@ -93,7 +93,10 @@ def train_cmd(
     random_subnets: int = typer.Option(1, "--random-subnets", min=0, help="Random band "
                                        "subnets per step besides the full and the smallest."),
     band: str = typer.Option("1.1,2", "--band", help="Speed-up band of the sampled subnets "
-                             "(analytic weight-bytes proxy)."),
+                             "(by --hw's latency predictor, else the weight-bytes proxy)."),
+    hw: str | None = typer.Option(None, "--hw", help="Measure the band by this hardware "
+                                  "profile's trained latency predictor (`hwnas predictors "
+                                  "train` first)."),
     sampler: str = typer.Option("influence", "--sampler", help="Which layers sampled subnets "
                                 "drop: influence (low block influence first, at random), ranked "
                                 "(the k least influential: nested depth, widths mostly "
@@ -121,14 +124,19 @@ def train_cmd(
                       seq_len=seq_len, batch=batch, accum=accum, lr=lr, warmup=warmup,
                       schedule=schedule, min_lr_ratio=min_lr_ratio,
                       temperature=temperature, lm_weight=lm_weight,
-                      random_subnets=random_subnets, band=_band(band), sampler=sampler, rule=rule,
-                      seed=seed, bf16=bf16,
+                      random_subnets=random_subnets, band=_band(band), hw=hw,
+                      sampler=sampler, rule=rule, seed=seed, bf16=bf16,
                       device=device, lora=lora, text=None if text is None else str(text),
                       save_every=save_every, snapshot_minutes=_minutes(snapshot_minutes))
     training_device(cfg.device)  # before the progress bar: a missing GPU is a one-line error
+    cost = None
+    if cfg.hw is not None:
+        from hwnas.predictors import api
+
+        cost = api.latency_function(api.resolve_target(cfg.hw, cfg.model), "--hw: ")
     try:
         with _Bar(not json_out, steps) as bar:
-            result = train(cfg, resume=resume, progress=bar)
+            result = train(cfg, resume=resume, progress=bar, cost=cost)
     except KeyboardInterrupt:
         fail(f"interrupted; checkpoint saved in {out}/checkpoint. Continue exactly with the "
              "same command plus --resume")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from hwnas.supernet.space import SearchSpace, SubnetSpec
 if TYPE_CHECKING:
     from hwnas.hw_profiles.schema import HardwareProfile
     from hwnas.predictors.report import PredictorReport
+    from hwnas.predictors.train import LatencyBundle
     from hwnas.profilers.peaks import Peaks
 
 
@@ -216,19 +217,11 @@ def predict(t: HardwareTarget, specs: list[SubnetSpec], *, strict: bool = False,
             with_accuracy: bool = True) -> list[PredictedSubnet]:
     """Predicted latency (primary metric with its 90% interval, per workload), domain flag,
     and accuracy where an accuracy predictor of this model exists."""
-    from hwnas.hw_profiles import collect_fingerprint
     from hwnas.predictors.features import subnet_matrix
 
     for s in specs:
         t.space.validate(s)
-    folder = persist.latency_dir(t.hw.name, t.arch_key)
-    if not (folder / persist.SIDECAR).is_file():
-        raise InputError(f"no trained latency predictor for hardware profile '{t.hw.name}' and "
-                         f"model '{t.model}'; run `hwnas predictors train --hw {t.hw.name} "
-                         f"--model {t.model}` first")
-    bundle = persist.load_latency(folder, collect_fingerprint(t.hw.device).to_dict().get("key"),
-                                  strict)
-    pred = bundle.predict(specs)
+    pred = _latency_bundle(t, strict).predict(specs)
     acc = _load_accuracy(t) if with_accuracy else None
     accuracy: list[tuple[float, tuple[float, float]]] = []
     acc_tasks: list[str] | None = None
@@ -250,6 +243,29 @@ def predict(t: HardwareTarget, specs: list[SubnetSpec], *, strict: bool = False,
             primary_metric=t.hw.primary.describe(), hw=t.hw.name, accuracy=value,
             accuracy_interval=interval, accuracy_tasks=acc_tasks))
     return out
+
+
+def _latency_bundle(t: HardwareTarget, strict: bool, why: str = "") -> LatencyBundle:
+    from hwnas.hw_profiles import collect_fingerprint
+
+    folder = persist.latency_dir(t.hw.name, t.arch_key)
+    if not (folder / persist.SIDECAR).is_file():
+        raise InputError(f"{why}no trained latency predictor for hardware profile "
+                         f"'{t.hw.name}' and model '{t.model}'; run `hwnas predictors train "
+                         f"--hw {t.hw.name} --model {t.model}` first")
+    return persist.load_latency(folder, collect_fingerprint(t.hw.device).to_dict().get("key"),
+                                strict)
+
+
+def latency_function(t: HardwareTarget, why: str = "") -> Callable[[SubnetSpec], float]:
+    """The trained latency predictor's primary metric (ms) as a function of a subnet, for
+    callers that rank or filter many subnets (the super-network trainer's band sampler)."""
+    bundle = _latency_bundle(t, False, why)
+
+    def latency_ms(spec: SubnetSpec) -> float:
+        return float(bundle.predict([spec]).primary[0])
+
+    return latency_ms
 
 
 def _load_accuracy(t: HardwareTarget) -> tuple[AccuracyPredictor, dict[str, Any]] | None:

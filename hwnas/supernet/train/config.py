@@ -37,7 +37,10 @@ class TrainConfig:
     lm_weight: float = 0.0  # weight of the plain language-model loss beside the KL
     full_weight: float = 1.0  # weight of the full network's loss in the sandwich
     random_subnets: int = 1  # random band subnets per step besides the band's smallest
-    band: tuple[float, float] = (1.1, 2.0)  # proxy speed-up band the subnets come from
+    band: tuple[float, float] = (1.1, 2.0)  # speed-up band the subnets come from
+    # the band's speed-up by this hardware profile's trained latency predictor (primary
+    # metric); None: by the weight bytes read per token
+    hw: str | None = None
     sampler: str = "influence"  # which layers sampled subnets drop: influence, ranked, uniform
     # what each step trains: sandwich (full + band's smallest + random ones), or alternate
     # (LLaMA-NAS after InstaTune: the full network on even steps, one random subnet on odd)
