@@ -53,7 +53,7 @@ def outcome(store, name):
             [(p.key, p.measured) for p in s.pareto])
 
 
-ALL = ["linas", "linas-v1", "nsga2", "random", "local"]
+ALL = ["linas", "linas-v1", "nsga2", "random", "local", "optuna-tpe", "optuna-gp"]
 
 
 @pytest.mark.parametrize("strategy", ALL)
@@ -94,7 +94,8 @@ class Interrupt(FakeEvaluator):
 
 
 @pytest.mark.parametrize("after,strategy", [(3, "linas"), (9, "linas"), (14, "linas"),
-                                            (11, "nsga2"), (14, "local"), (10, "linas-v1")])
+                                            (11, "nsga2"), (14, "local"), (10, "linas-v1"),
+                                            (13, "optuna-tpe")])
 def test_resume_after_ctrl_c_ends_like_an_uninterrupted_run(store, space, after, strategy):
     cfg = SearchConfig(**SMALL, strategy=strategy)
     search(cfg, store, "whole", evaluator=FakeEvaluator(space))

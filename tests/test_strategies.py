@@ -184,3 +184,35 @@ def test_ranked_steps_drop_the_next_layer_and_restore_the_last(space):
                                                            restored.intermediate_size,
                                                            strict=True) if i != 2)
     assert ranked_steps(space, [parent], order, {s.key() for s in steps}) == []
+
+
+def test_optuna_strategies_propose_fresh_subnets_under_a_constraint(tmp_path, space):
+    from hwnas.search.objectives import Constraints
+
+    with Store(tmp_path / "s.sqlite") as store:
+        for name in ("optuna-tpe", "optuna-gp"):
+            cons = Constraints(max_params=0.9 * FakeEvaluator(space).exact(space.full())["params"])
+            search(SearchConfig(**{**SMALL, "evals": 16}, strategy=name, constraints=cons),
+                   store, name, evaluator=FakeEvaluator(space))
+            st = RunState.load(store, name)
+            later = [s for i, b in st.batches.items() if i > 0 for s in b["specs"]]
+            assert later and all(b["kind"] == name for i, b in st.batches.items() if i > 0)
+            assert len({json_key(s) for s in later}) == len(later)  # nothing proposed twice
+
+
+def test_optuna_strategy_without_optuna_is_a_clear_error(monkeypatch):
+    import builtins
+
+    from hwnas.errors import InputError
+    from hwnas.search.optuna_strategies import OptunaTPE
+
+    real = builtins.__import__
+
+    def no_optuna(name, *a, **kw):
+        if name == "optuna":
+            raise ImportError(name)
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_optuna)
+    with pytest.raises(InputError, match="needs optuna"):
+        OptunaTPE()

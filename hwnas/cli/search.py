@@ -77,7 +77,8 @@ def search_cmd(
                                     "re-evaluating the Pareto set (0: all)."),
     final_max: int = typer.Option(6, "--final-max", help="Pareto subnets re-measured."),
     strategy: str = typer.Option("linas", "--strategy", help="linas | nsga2 | random | local | "
-                                 "linas-v1 (the first LINAS, for comparison)."),
+                                 "linas-v1 (the first LINAS, for comparison) | optuna-tpe | "
+                                 "optuna-gp (Optuna's samplers, the optional extra)."),
     algorithm: str = typer.Option("nsga2", "--algorithm", help="nsga2 | agemoea | unsga3 | "
                                   "nsga3 | smsemoa (inside LINAS, or the strategy nsga2's)."),
     init: int = typer.Option(0, "--init", help="Initial population (0: max(8, evals/5))."),

@@ -9,7 +9,8 @@ from typing import Any
 from hwnas.errors import InputError
 from hwnas.search.objectives import QUALITY, Constraints, objectives
 
-STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local")  # = strategy.STRATEGIES
+STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local", "optuna-tpe",
+              "optuna-gp")  # = strategy.STRATEGIES
 LATENCY_SOURCES = ("measured", "predicted", "none")  # none: quality and size only
 REPAIR_MODES = ("none", "ls")  # as `hwnas.supernet.repair.MODES` (not imported: no torch here)
 

@@ -197,3 +197,6 @@ STRATEGIES.register("linas-v1", LinasV1)
 STRATEGIES.register("nsga2", NSGA2)
 STRATEGIES.register("random", RandomSearch)
 STRATEGIES.register("local", LocalSearch)
+# external references (the optional extra `optuna`): imported when asked for
+STRATEGIES.register("optuna-tpe", "hwnas.search.optuna_strategies:OptunaTPE")
+STRATEGIES.register("optuna-gp", "hwnas.search.optuna_strategies:OptunaGP")
