@@ -43,7 +43,8 @@ from hwnas.store import Store, open_store
 # name -> (strategy, initial design / NSGA-II population)
 STRATEGIES = {"linas": ("linas", None), "linas-v1": ("linas-v1", None),
               "nsga2-pop10": ("nsga2", 10), "nsga2-pop20": ("nsga2", 20),
-              "random": ("random", None), "local": ("local", None)}
+              "random": ("random", None), "local": ("local", None),
+              "optuna-tpe": ("optuna-tpe", None), "optuna-gp": ("optuna-gp", None)}
 PROBLEMS = {"ppl": ("real", "heldout_ppl", "perplexity,params"),
             "task": ("real", None, "accuracy,params"),
             "fake": ("fake", "synthetic", "accuracy,params")}
