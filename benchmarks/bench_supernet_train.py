@@ -4,7 +4,8 @@ Trains `hwnas supernet train` for `--minutes` on the real model, then measures t
 subnets as `bench_repair.py` (same seed and levels, no repair) on LAMBADA held-out text,
 before and after: the mean gap in log-perplexity to the *original* full model, and to the
 trained full path. `--before FILE` reuses the "before" figures from a saved
-`bench_repair.py` JSON summary (same --tokens) instead of measuring them again.
+`bench_repair.py` JSON summary or an earlier run of this benchmark (same --tokens and
+--subnets) instead of measuring them again.
 
     nice -n 10 .venv/bin/python benchmarks/bench_supernet_train.py --minutes 3 --out DIR
     .venv/bin/python benchmarks/bench_supernet_train.py --trained RUN/snapshot-10min
@@ -66,9 +67,15 @@ def main() -> None:
     text = heldout_text()
     if args.before is not None:
         saved = json.loads(args.before.read_text())
-        assert saved["heldout_tokens"] == args.tokens and saved["subnets"] == args.subnets
-        full0 = float(saved["full_ppl"])
-        before = [float(r["ppl_none"]) for r in saved["rows"]]
+        if "ppl_before" in saved:  # an earlier run of this benchmark: its "before" figures
+            assert saved["heldout_tokens"] == args.tokens
+            assert len(saved["ppl_before"]) == args.subnets
+            full0 = float(saved["full_ppl_original"])
+            before = [float(v) for v in saved["ppl_before"]]
+        else:  # a bench_repair.py summary
+            assert saved["heldout_tokens"] == args.tokens and saved["subnets"] == args.subnets
+            full0 = float(saved["full_ppl"])
+            before = [float(r["ppl_none"]) for r in saved["rows"]]
     else:
         full0 = perplexity(base.model, base.tokenizer, text, max_tokens=args.tokens)
         before = _ppls(base, specs, text, args.tokens)
