@@ -151,6 +151,7 @@ def influence_order(influence: Sequence[float]) -> tuple[int, ...]:
     return tuple(sorted(range(len(influence)), key=lambda i: (float(influence[i]), i)))
 
 
+@torch.inference_mode()
 def block_influence(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
                     seq_len: int = 256, max_sequences: int = 16) -> tuple[float, ...]:
     """Each decoder layer's block influence (ShortGPT, arXiv 2403.03853): one minus the mean
