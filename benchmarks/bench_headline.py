@@ -67,11 +67,7 @@ def accuracy(sn: Supernet, spec: SubnetSpec | None, repair: str, store: Any) -> 
 
 
 def shortgpt(sn: Supernet, influence: tuple[float, ...], drop: int) -> SubnetSpec:
-    order = influence_order(influence)
-    keep = sorted(set(range(sn.arch.num_layers)) - set(order[:drop]))
-    full = sn.arch.intermediate_size
-    return sn.validate(SubnetSpec(tuple(keep), tuple(full for _ in keep),
-                                  tuple(sn.arch.num_kv_heads for _ in keep)))
+    return sn.space.uniform(drop=influence_order(influence)[:drop])
 
 
 def uniform(sn: Supernet, width: int) -> SubnetSpec:

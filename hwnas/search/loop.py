@@ -10,6 +10,7 @@ Ctrl-C or `kill -9` it ends with the same result as an uninterrupted run with th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -46,8 +47,6 @@ class Runner:
         self.resume = resume
         self.objectives = tuple(objectives(config.objectives))
         self.state = RunState()
-        self._layer_order: tuple[int, ...] | None = None
-        self._layer_order_asked = False
         self.norm: Normaliser | None = None
         self.executor: Executor = executor or LocalExecutor()
 
@@ -210,13 +209,12 @@ class Runner:
         return View(self.config, self.space, self.objectives, self.norm, tuple(specs),
                     tuple(values), frozenset(self.state.tried()), dict(self.state.batches),
                     self.ev.exact, self.ev.latency_predictor(), self.values_of,
-                    (tuple(front), F), self.layer_order())
+                    (tuple(front), F), self.layer_order)
 
+    @functools.cached_property
     def layer_order(self) -> tuple[int, ...] | None:
         """The evaluator's layer order, asked once per run (it may cost a forward pass)."""
-        if not self._layer_order_asked:
-            self._layer_order, self._layer_order_asked = self.ev.layer_order(), True
-        return self._layer_order
+        return self.ev.layer_order()
 
     def pending(self, iteration: int) -> bool:
         """Iteration `iteration` has work: budget left, or (on resume) evaluations recorded for
@@ -238,7 +236,7 @@ class Runner:
         strategy = STRATEGIES.get(self.config.strategy)()
 
         def initial(rng: np.random.Generator) -> tuple[list[SubnetSpec], dict[str, Any]]:
-            return (initial_design(self.space, rng, self.config.n_init, self.layer_order()),
+            return (initial_design(self.space, rng, self.config.n_init, self.layer_order),
                     {"kind": "initial"})
 
         self.real_batch(self.planned(0, initial), 0)

@@ -214,12 +214,17 @@ class SearchSpace:
                 keep[rng.choice(n, size=drop, replace=False, p=p / p.sum())] = False
             if keep.sum() >= self.min_layers:
                 break
-        layers = tuple(int(i) for i in np.flatnonzero(keep))
+        return self.graded_subnet(rng, tuple(int(i) for i in np.flatnonzero(keep)), level)
+
+    def graded_subnet(self, rng: np.random.Generator, layers: tuple[int, ...],
+                      p: float) -> SubnetSpec:
+        """`layers` kept, each one's width and KV groups moved down from the full ones by
+        Binomial(choices - 1, p)."""
         nw, nk = len(self.width_choices), len(self.kv_choices)
         widths = tuple(int(self.width_choices[nw - 1 - j])
-                       for j in rng.binomial(nw - 1, level, len(layers)))
+                       for j in rng.binomial(nw - 1, p, len(layers)))
         kvs = tuple(int(self.kv_choices[nk - 1 - j])
-                    for j in rng.binomial(nk - 1, level, len(layers)))
+                    for j in rng.binomial(nk - 1, p, len(layers)))
         return SubnetSpec(layers, widths, kvs)
 
     # ---- integer encoding for pymoo ------------------------------------------------------

@@ -54,12 +54,7 @@ def ranked_subnet(space: SearchSpace, rng: np.random.Generator, level: float,
     k = min(int(rng.binomial(n, 0.5 * level)), n - space.min_layers)
     dropped = {int(i) for i in order[:k]}
     layers = tuple(i for i in range(n) if i not in dropped)
-    nw, nk = len(space.width_choices), len(space.kv_choices)
-    p = min(1.0, max(0.0, level * width_scale))
-    widths = tuple(int(space.width_choices[nw - 1 - j])
-                   for j in rng.binomial(nw - 1, p, len(layers)))
-    kvs = tuple(int(space.kv_choices[nk - 1 - j]) for j in rng.binomial(nk - 1, p, len(layers)))
-    return SubnetSpec(layers, widths, kvs)
+    return space.graded_subnet(rng, layers, min(1.0, max(0.0, level * width_scale)))
 
 
 @dataclass
