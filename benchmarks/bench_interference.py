@@ -92,7 +92,11 @@ def condition(name: str, a: argparse.Namespace, sn: object) -> dict[str, object]
     main = {s: res[s]["main"] for s in ("median", "min") if s in res}
     return {"elapsed_s": round(time.monotonic() - t0, 1), "statistic": stat,
             "primary": main, "interference": busy_counts(cache, a.hw),
-            "accept": {s: res[s]["accept"] for s in ("median", "min") if s in res}}
+            "accept": {s: res[s]["accept"] for s in ("median", "min") if s in res},
+            # profiling time to reach the bar (95% within 10%), read off the sample-efficiency
+            # curve of the report
+            "efficiency": {s: res[s]["efficiency"] for s in ("median", "min") if s in res},
+            "profile": res.get("profile")}
 
 
 def _fmt(v: object) -> str:
