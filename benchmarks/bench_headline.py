@@ -46,11 +46,13 @@ from hwnas.supernet.space import SubnetSpec
 from hwnas.supernet.supernet import Supernet, cached_block_influence
 
 TASKS = (("piqa", None), ("arc_easy", None), ("hellaswag", 2000))  # (task, first N items)
+PRECISION = "exact"  # the reported accuracies are fp32's own (the search may use bf16-checked)
 
 
 def is_cached(sn: Supernet, spec: SubnetSpec | None, repair: str, store: Any) -> bool:
     target = from_supernet(sn, spec, repair=repair)
-    return all(store.get_evaluation(cache_key(target, prepare(task, limit=limit))) is not None
+    return all(store.get_evaluation(cache_key(target, prepare(task, limit=limit),
+                                                      PRECISION)) is not None
                for task, limit in TASKS)
 
 
@@ -59,7 +61,8 @@ def accuracy(sn: Supernet, spec: SubnetSpec | None, repair: str, store: Any) -> 
     target = from_supernet(sn, spec, repair=repair)
     per: dict[str, Any] = {}
     for task, limit in TASKS:
-        r = evaluate(target, tasks=(task,), limit=limit, store=store)[task]
+        r = evaluate(target, tasks=(task,), limit=limit, store=store,
+                     precision=PRECISION)[task]
         per[task] = {"accuracy": r.score, "stderr": r.stderr, "n": r.n, "metric": r.metric}
     mean = sum(v["accuracy"] for v in per.values()) / len(per)
     se = math.sqrt(sum(v["stderr"] ** 2 for v in per.values())) / len(per)

@@ -38,7 +38,8 @@ def main() -> int:
         for task in args.tasks.split(","):
             limit = args.hellaswag_items if task == "hellaswag" else None
             t = time.perf_counter()
-            r = evaluate(target, None, [task], limit=limit, store=store)[task]
+            r = evaluate(target, None, [task], limit=limit, store=store,
+                         precision="exact")[task]
             print(f"{task}: {r.metric} {r.score:.4f} ± {r.stderr:.4f} (n={r.n}, "
                   f"{time.perf_counter() - t:.0f} s{', cached' if r.extra.get('cached') else ''})",
                   file=sys.stderr, flush=True)

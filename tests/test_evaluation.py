@@ -29,6 +29,10 @@ CORPUS = ["Question: which is heavier, a stone or a feather?\nAnswer: a stone",
 
 @pytest.fixture(scope="module")
 def tokenizer():
+    return make_tokenizer()
+
+
+def make_tokenizer():
     """A real byte-level BPE tokenizer trained on a few sentences (merges straddle spaces,
     so lm-eval's context/continuation split matters)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -155,16 +159,17 @@ def test_evaluate_caches_in_the_store_and_no_cache_recomputes(tmp_path, model, t
     target = type(target)(target.fingerprint, target.subnet, target.dtype, load)
     try:
         with Store(tmp_path / "store.sqlite") as store:
-            first = evaluate(target, None, [task], store=store)[task]
+            first = evaluate(target, None, [task], store=store, precision="exact")[task]
             assert calls == {"load": 1, "forward": 1}
-            again = evaluate(target, None, [task], store=store)[task]
+            again = evaluate(target, None, [task], store=store, precision="exact")[task]
             assert calls == {"load": 1, "forward": 1}  # neither loaded nor run
             assert again.extra["cached"] and again.score == first.score
             assert again.predictions == first.predictions
-            evaluate(target, None, [task], store=store, no_cache=True)
+            evaluate(target, None, [task], store=store, no_cache=True, precision="exact")
             assert calls == {"load": 2, "forward": 2}
             assert len(store.evaluations(model="tinyfp", task="mini")) == 1
-            other = evaluate(target, None, [task], store=store, limit=1)[task]
+            other = evaluate(target, None, [task], store=store, limit=1,
+                             precision="exact")[task]
             assert other.n == 1 and calls["forward"] == 3  # other items, other key
     finally:
         hook.remove()

@@ -80,6 +80,10 @@ def evaluate_cmd(
                                   "holds this evaluation."),
     batch_tokens: int = typer.Option(2048, "--batch-tokens", min=64,
                                      help="Token budget of one forward batch."),
+    precision: str = typer.Option("auto", "--precision", help="exact: score in --dtype. "
+                                  "bf16-checked: bf16 matmuls, with every close decision "
+                                  "re-scored in fp32 (same answers, faster on CPUs with native "
+                                  "bf16). auto: bf16-checked for fp32 on such CPUs, else exact."),
     repair: str = typer.Option("none", "--repair", help="none, or ls: the training-free "
                                "least-squares repair of the cut weights (with --subnet)."),
     executor: str | None = EXECUTOR_OPT,
@@ -90,6 +94,7 @@ def evaluate_cmd(
 ) -> None:
     """Accuracy on benchmarks: `hwnas evaluate --model M [--subnet S | --dir D] --tasks T1,T2`."""
     from hwnas.evaluation import evaluate, from_dir
+    from hwnas.evaluation.precision import resolve
     from hwnas.evaluation.target import from_name
     from hwnas.store import open_store
     from hwnas.supernet import SubnetSpec
@@ -113,7 +118,7 @@ def evaluate_cmd(
         if where.name == "local":
             results = evaluate(target, None, names, limit=limit, seed=seed, store=store,
                                no_cache=no_cache, progress=bars, fewshot=fewshot,
-                               batch_tokens=batch_tokens)
+                               batch_tokens=batch_tokens, precision=precision)
         else:  # each task missing from the store is one job on the cluster
             from hwnas.evaluation.scaleout import EvaluationFailed, evaluate_on
             from hwnas.executors import open_executor
@@ -122,11 +127,13 @@ def evaluate_cmd(
                 with open_executor(where) as ex:
                     results = evaluate_on(ex, target, names, limit=limit, seed=seed,
                                           store=store, no_cache=no_cache, progress=bars,
-                                          fewshot=fewshot, batch_tokens=batch_tokens)
+                                          fewshot=fewshot, batch_tokens=batch_tokens,
+                                          precision=precision)
             except EvaluationFailed as e:
                 raise InputError(f"{e}; try a smaller --batch-tokens or a bigger worker") \
                     from None
     data = {"model": target.fingerprint, "subnet": target.subnet, "dtype": target.dtype,
+            "precision": resolve(precision, target.dtype),
             "tasks": {n: _task_json(r) for n, r in results.items()}}
     if json_out:
         print_json(data)
@@ -136,13 +143,16 @@ def evaluate_cmd(
         err = "" if not math.isfinite(r.stderr) else f"± {r.stderr:.4f}"
         rows.append([n, r.metric, f"{r.score:.4f}", err, r.n,
                      "cached" if r.extra.get("cached") else f"{r.extra.get('seconds', 0):.1f} s"])
-    table(f"{model} · subnet {target.subnet} · {target.dtype}",
+    table(f"{model} · subnet {target.subnet} · {target.dtype} · {data['precision']}",
           ["task", "metric", "value", "stderr", "n", "time"], rows)
 
 
 def _task_json(r: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"accuracy": r.score, "stderr": _finite(r.stderr), "n": r.n,
-                           "metric": r.metric, "cached": bool(r.extra.get("cached"))}
+                           "metric": r.metric, "cached": bool(r.extra.get("cached")),
+                           "precision": r.extra.get("precision", "exact")}
+    if "rechecked" in r.extra:
+        out["rechecked"] = r.extra["rechecked"]
     if "metrics" in r.extra:
         out["metrics"] = r.extra["metrics"]
     if "groups" in r.extra:

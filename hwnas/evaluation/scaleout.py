@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 from hwnas.datasets.tasks import Item, TaskItems, prepare
 from hwnas.errors import HwnasError, InputError
-from hwnas.evaluation.evaluator import _run, cache_key
+from hwnas.evaluation.evaluator import _run, cache_key, task_scoring
+from hwnas.evaluation.precision import resolve
 from hwnas.evaluation.result import EvalResult
+from hwnas.evaluation.runners import Scoring
 from hwnas.evaluation.scoring import DEFAULT_BATCH_TOKENS
 from hwnas.evaluation.target import EvalTarget, Loaded
 from hwnas.executors import Executor, Failure, Job, Outcome
@@ -38,7 +40,7 @@ def evaluate_many(targets: Sequence[EvalTarget], tasks: Sequence[str], executor:
                   limit: int | None = None, seed: int | None = None,
                   store: Storage | None = None, no_cache: bool = False, fewshot: int = 0,
                   batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                  progress: Progress | None = None
+                  progress: Progress | None = None, precision: str = "auto"
                   ) -> list[dict[str, EvalResult] | Failure]:
     """Each target on every task: its results keyed by task as given, or the `Failure` of
     its first failed task. Cached results come from the store; new ones are written there by
@@ -52,8 +54,10 @@ def evaluate_many(targets: Sequence[EvalTarget], tasks: Sequence[str], executor:
     where: dict[str, tuple[EvalTarget, TaskItems, str]] = {}
     keys: dict[tuple[int, str], str] = {}
     for i, target in enumerate(targets):
+        mode = resolve(precision, target.dtype)  # on the driver: one key on every worker
         for name, ti in chosen.items():
-            key = keys[i, name] = cache_key(target, ti)
+            scoring = task_scoring(ti, mode, batch_tokens)
+            key = keys[i, name] = cache_key(target, ti, scoring.precision)
             record = None if (store is None or no_cache) else store.get_evaluation(key)
             if record is not None:
                 cached = EvalResult.from_dict(record)
@@ -64,7 +68,7 @@ def evaluate_many(targets: Sequence[EvalTarget], tasks: Sequence[str], executor:
                 continue
             where[key] = (target, ti, name)
             jobs.append(Job(key, run_task, (target, _portable(ti), name, limit, seed,
-                                            batch_tokens)))
+                                            scoring)))
 
     def write(out: Outcome[EvalResult]) -> None:
         target, ti, name = where[out.key]
@@ -126,9 +130,9 @@ def _loaded(target: EvalTarget) -> Loaded:
 
 
 def run_task(target: EvalTarget, ti: TaskItems, name: str, limit: int | None, seed: int | None,
-             batch_tokens: int) -> EvalResult:
+             scoring: Scoring) -> EvalResult:
     """One job: score `ti` on `target` (loaded here, on the worker)."""
-    return _run(target, ti, _loaded(target), name, None, batch_tokens, limit, seed)
+    return _run(target, ti, _loaded(target), name, None, scoring, limit, seed)
 
 
 # ---- targets a worker can load by itself -------------------------------------------------
@@ -156,12 +160,13 @@ def evaluate_on(executor: Executor, target: EvalTarget, tasks: Sequence[str], *,
                 limit: int | None = None, seed: int | None = None,
                 store: Storage | None = None, no_cache: bool = False, fewshot: int = 0,
                 batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                progress: Progress | None = None) -> dict[str, EvalResult]:
+                progress: Progress | None = None, precision: str = "auto"
+                ) -> dict[str, EvalResult]:
     """`hwnas.evaluation.evaluate` of one target through `executor`, each task a job;
     raises `EvaluationFailed` with the reason when a task's job failed."""
     got = evaluate_many([target], tasks, executor, limit=limit, seed=seed, store=store,
                         no_cache=no_cache, fewshot=fewshot, batch_tokens=batch_tokens,
-                        progress=progress)[0]
+                        progress=progress, precision=precision)[0]
     if isinstance(got, Failure):
         raise EvaluationFailed(", ".join(tasks), got)
     return got

@@ -98,8 +98,11 @@ def _score_batch(decoder: nn.Module, head: nn.Module, rows: Sequence[Packed],
 def loglikelihoods(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                    items: Sequence[Item], *,
                    batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                   progress: Progress | None = None) -> list[list[float]]:
-    """Per item, the log-likelihood of each choice's continuation given its context."""
+                   progress: Progress | None = None, bf16: bool = False) -> list[list[float]]:
+    """Per item, the log-likelihood of each choice's continuation given its context (with
+    `bf16`, the forward passes under bf16 autocast; see `hwnas.evaluation.precision`)."""
+    import contextlib
+
     import torch
 
     rows = [pack_item(tokenizer, it) for it in items]
@@ -112,7 +115,9 @@ def loglikelihoods(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     param = next(model.parameters())
     results: list[list[float]] = [[] for _ in rows]
     done = 0
-    with torch.inference_mode():
+    fast = (torch.autocast(param.device.type, dtype=torch.bfloat16) if bf16
+            else contextlib.nullcontext())
+    with torch.inference_mode(), fast:
         for batch in make_batches([len(r) for r in rows], batch_tokens):
             scored = _score_batch(decoder, head, [rows[i] for i in batch], param.dtype,
                                   param.device)
