@@ -24,6 +24,9 @@ class Runner(Protocol):
     ev: Evaluator
     objectives: tuple[Objective, ...]
 
+    @property
+    def layer_order(self) -> tuple[int, ...] | None: ...
+
     def record(self, kind: str, payload: dict[str, Any]) -> None: ...
     def emit(self, stage: str, done: int = 0, total: int = 0, what: str = "",
              **info: object) -> None: ...
@@ -45,7 +48,8 @@ def _predictions(r: Runner, picks: list[SubnetSpec]) -> dict[str, Any]:
     if any(s.key() not in before for s in picks) or r.ev.latency_predictor() is not None:
         have = [k for k in keys if all(k in v for v in values)]
         fit = Surrogates(r.space, have, r.ev.exact, r.ev.latency_predictor(),
-                         seed=int(rng_for(r.config.seed, 0, "final").integers(2 ** 31)))
+                         seed=int(rng_for(r.config.seed, 0, "final").integers(2 ** 31)),
+                         layer_order=r.layer_order)
         fit.fit(specs, values)
     out = {}
     for s in picks:

@@ -3,10 +3,12 @@ same structured initial design for a seed (the loop's iteration 0), so their com
 fair.
 
 - ``linas``: predictor-guided. Surrogates of what is unknown (quality) chosen by
-  cross-validated rank correlation, latency and size taken as known; candidates from an
-  inner NSGA-II on the posterior mean, from one- and two-gene mutations of the real front,
-  and (where the layer order is known) from greedy pruning steps of the front; the batch
-  by Monte-Carlo expected hypervolume improvement with fantasised points.
+  cross-validated rank correlation (the ridge with the model's layer order as a prior,
+  where it is known), latency and size taken as known; candidates from an inner NSGA-II on
+  the posterior mean, from one- and two-gene mutations of the real front, and (where the
+  layer order is known) from greedy pruning steps of the front and the ranked family
+  (ShortGPT's cut of every depth x uniform widths x uniform KV groups); the batch by
+  Monte-Carlo expected hypervolume improvement with fantasised points.
 - ``linas-v1``: the first LINAS, kept as a reference: XGBoost ensembles only, latency's
   spread earns exploration, candidates only from the inner NSGA-II's final population,
   optimistic greedy selection.
@@ -24,7 +26,15 @@ import numpy as np
 
 from hwnas.search.problem import SearchProblem, initial_population, make_algorithm, non_dominated
 from hwnas.search.selection import choose_batch, choose_batch_ehvi
-from hwnas.search.strategy import STRATEGIES, Proposal, View, mutations, ranked_steps, rng_for
+from hwnas.search.strategy import (
+    STRATEGIES,
+    Proposal,
+    View,
+    mutations,
+    ranked_family,
+    ranked_steps,
+    rng_for,
+)
 from hwnas.search.surrogates import Surrogates
 from hwnas.supernet.space import SubnetSpec
 
@@ -87,6 +97,7 @@ class Linas:
         cands += mutations(view.space, front, rng, self.n_mutants, set(view.tried))
         if view.layer_order is not None:
             cands += ranked_steps(view.space, front, view.layer_order, set(view.tried))
+            cands += ranked_family(view.space, view.layer_order, set(view.tried))
         return _fresh(view, cands)
 
     def choose(self, view: View, sur: Surrogates, pool: list[SubnetSpec], k: int,
@@ -102,7 +113,8 @@ class Linas:
 
     def propose(self, view: View, rng: np.random.Generator, k: int) -> Proposal:
         sur = Surrogates(view.space, view.keys(), view.exact, view.latency_predictor,
-                         seed=int(rng.integers(2 ** 31)), quality_models=self.quality_models)
+                         seed=int(rng.integers(2 ** 31)), quality_models=self.quality_models,
+                         layer_order=view.layer_order)
         sur.fit(list(view.specs), list(view.values))
         pool = self.pool(view, sur, rng) or initial_population(view.space, rng, k,
                                                                set(view.tried))

@@ -135,6 +135,24 @@ def ranked_steps(space: SearchSpace, parents: Sequence[SubnetSpec], order: Seque
     return list(out.values())
 
 
+def ranked_family(space: SearchSpace, order: Sequence[int], exclude: set[str]) -> list[SubnetSpec]:
+    """The structured subnets along the depth path of `order` (least influential first):
+    the k first layers of it dropped (ShortGPT's cut, k = 0 .. all but `min_layers`), each
+    with every uniform MLP width and every uniform KV-group count. The compressed end of a
+    front is mostly of this shape (the 10-seed perplexity benchmark's pooled front: the
+    least influential layers dropped, the rest narrowed), and a surrogate ranks a few hundred
+    of them at no real cost."""
+    out: dict[str, SubnetSpec] = {}
+    most = space.arch.num_layers - space.min_layers
+    for k in range(most + 1):
+        for w in space.width_choices:
+            for kv in space.kv_choices:
+                s = space.uniform(width=w, kv_heads=kv, drop=order[:k])
+                if s.key() not in exclude:
+                    out.setdefault(s.key(), s)
+    return list(out.values())
+
+
 def mutations(space: SearchSpace, parents: Sequence[SubnetSpec], rng: np.random.Generator,
               n: int, exclude: set[str], genes: Sequence[int] = (1, 2)) -> list[SubnetSpec]:
     """Up to `n` distinct neighbours of `parents`: one or two genes of a parent moved to a

@@ -3,7 +3,8 @@
 - accuracy / perplexity (what is unknown): the better, by cross-validated rank correlation on
   the run's evaluations so far, of a Bayesian ridge on additive per-layer features (dropped,
   MLP width cut, KV cut: it extrapolates to more compressed subnets and its posterior spread
-  is calibrated) and an XGBoost ensemble (`hwnas.predictors.AccuracyPredictor`) on the subnet
+  is calibrated; with the model's layer order, a zero-cost prior: how influential the cut
+  layers are) and an XGBoost ensemble (`hwnas.predictors.AccuracyPredictor`) on the subnet
   features (the members' spread is its uncertainty). See `ChosenSurrogate`.
 - latency: the hardware profile's layer-composed predictor (trained once on the profiler's
   layer measurements) calibrated on the run's measured latencies by a median ratio. The search
@@ -44,7 +45,11 @@ def version(kind: str, specs: Sequence[SubnetSpec], y: Sequence[float], seed: in
 
 
 class XGBSurrogate:
-    def __init__(self, space: SearchSpace, key: str, seed: int, log: bool = False) -> None:
+    """An XGBoost ensemble on the subnet features; the members' spread is the uncertainty.
+    (`layer_order` is accepted for a common signature: trees need no prior to split on.)"""
+
+    def __init__(self, space: SearchSpace, key: str, seed: int, log: bool = False,
+                 layer_order: Sequence[int] | None = None) -> None:
         self.space, self.key, self.seed, self.log = space, key, seed, log
         self.version = ""
 
@@ -113,12 +118,27 @@ class CalibratedLatency:
         return Prediction(mean * self.ratio, sd * self.ratio)
 
 
-def additive_features(space: SearchSpace, specs: Sequence[SubnetSpec]) -> np.ndarray:
+def rank_weights(n_layers: int, layer_order: Sequence[int]) -> np.ndarray:
+    """Each layer's place in `layer_order` (least influential first) as 0..1."""
+    w = np.zeros(n_layers)
+    w[list(layer_order)] = np.arange(n_layers) / max(1, n_layers - 1)
+    return w
+
+
+def additive_features(space: SearchSpace, specs: Sequence[SubnetSpec],
+                      layer_order: Sequence[int] | None = None) -> np.ndarray:
     """Per base layer: dropped (0/1), the MLP width cut and the KV-group cut (shares of the
     full layer's, 0 for a dropped layer, so a dropped layer and a full-width one never share
     a value); then the three sums over layers, which carry the trend a sparse sample cannot
     resolve per layer. The full model is the zero row: a linear model on these
-    extrapolates to more compressed subnets."""
+    extrapolates to more compressed subnets.
+
+    With `layer_order` (least influential first: the model's block influence, a zero-cost
+    prior), two more: the drops and the width cuts summed with each layer's place in that
+    order as its weight, so a few evaluations already tell cutting an influential layer
+    from cutting one that barely changes the residual stream. (Offline, on 33 runs' 6,133
+    perplexity evaluations: out-of-sample Spearman from the first 10 evaluations 0.867 ->
+    0.879, from the first 25 0.877 -> 0.903.)"""
     n = space.arch.num_layers
     wmax, kmax = space.width_choices[-1], space.kv_choices[-1]
     X = np.zeros((len(specs), 3 * n + 3))
@@ -129,27 +149,37 @@ def additive_features(space: SearchSpace, specs: Sequence[SubnetSpec]) -> np.nda
             X[r, 3 * layer + 1] = 1.0 - w / wmax
             X[r, 3 * layer + 2] = 1.0 - k / kmax
         X[r, 3 * n:] = [X[r, 0:3 * n:3].sum(), X[r, 1:3 * n:3].sum(), X[r, 2:3 * n:3].sum()]
-    return X
+    if layer_order is None:
+        return X
+    rw = rank_weights(n, layer_order)
+    return np.hstack([X, (X[:, 0:3 * n:3] @ rw)[:, None], (X[:, 1:3 * n:3] @ rw)[:, None]])
 
 
 class RidgeSurrogate:
-    """A Bayesian ridge (evidence-maximised prior and noise) on `additive_features`; the
-    posterior predictive spread is the uncertainty."""
+    """A Bayesian ridge (evidence-maximised prior and noise) on `additive_features` (with the
+    layer-order prior when one is given); the posterior predictive spread is the
+    uncertainty."""
 
-    def __init__(self, space: SearchSpace, key: str, seed: int, log: bool = False) -> None:
+    def __init__(self, space: SearchSpace, key: str, seed: int, log: bool = False,
+                 layer_order: Sequence[int] | None = None) -> None:
         self.space, self.key, self.seed, self.log = space, key, seed, log
+        self.layer_order = None if layer_order is None else tuple(layer_order)
         self.version = ""
+
+    def _features(self, specs: Sequence[SubnetSpec]) -> np.ndarray:
+        return additive_features(self.space, specs, self.layer_order)
 
     def fit(self, specs: list[SubnetSpec], y: np.ndarray) -> RidgeSurrogate:
         from sklearn.linear_model import BayesianRidge
 
         t = np.log(y) if self.log else np.asarray(y, dtype=float)
-        self.est_ = BayesianRidge(max_iter=500).fit(additive_features(self.space, specs), t)
-        self.version = version(f"ridge:{self.key}", specs, list(y), self.seed)
+        self.est_ = BayesianRidge(max_iter=500).fit(self._features(specs), t)
+        kind = "ridge" if self.layer_order is None else f"ridge-prior{list(self.layer_order)}"
+        self.version = version(f"{kind}:{self.key}", specs, list(y), self.seed)
         return self
 
     def predict(self, specs: list[SubnetSpec]) -> Prediction:
-        m, sd = self.est_.predict(additive_features(self.space, specs), return_std=True)
+        m, sd = self.est_.predict(self._features(specs), return_std=True)
         if not self.log:
             return Prediction(m, sd)
         # a lognormal's median and the spread of its central 68%
@@ -175,8 +205,10 @@ class ChosenSurrogate:
     `cv`, and in the version the run records."""
 
     def __init__(self, space: SearchSpace, key: str, seed: int, log: bool = False,
-                 candidates: Sequence[str] = ("ridge", "xgb"), min_cv: int = 8) -> None:
+                 candidates: Sequence[str] = ("ridge", "xgb"), min_cv: int = 8,
+                 layer_order: Sequence[int] | None = None) -> None:
         self.space, self.key, self.seed, self.log = space, key, seed, log
+        self.layer_order = layer_order
         self.candidates, self.min_cv = tuple(candidates), min_cv
         self.chosen, self.version = self.candidates[0], ""
         self.cv: dict[str, float] = {}
@@ -190,16 +222,19 @@ class ChosenSurrogate:
                 oof = np.zeros(len(specs))
                 for f in range(5):
                     tr, te = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
-                    m = MODELS[name](self.space, self.key, self.seed, self.log)
+                    m = self._model(name)
                     m.fit([specs[i] for i in tr], y[tr])
                     oof[te] = m.predict([specs[i] for i in te]).mean
                 self.cv[name] = round(spearman(oof, y), 6)
             self.chosen = max(self.candidates,
                               key=lambda n: (self.cv[n], -self.candidates.index(n)))
-        self.model_ = MODELS[self.chosen](self.space, self.key, self.seed, self.log)
+        self.model_ = self._model(self.chosen)
         self.model_.fit(specs, y)
         self.version = f"{self.chosen}:{self.model_.version}"
         return self
+
+    def _model(self, name: str) -> XGBSurrogate | RidgeSurrogate:
+        return MODELS[name](self.space, self.key, self.seed, self.log, self.layer_order)
 
     def predict(self, specs: list[SubnetSpec]) -> Prediction:
         return self.model_.predict(specs)
@@ -227,7 +262,8 @@ class Surrogates:
 
     def __init__(self, space: SearchSpace, keys: Sequence[str], exact: Exact,
                  latency_bundle: Any, seed: int,
-                 quality_models: Sequence[str] = ("ridge", "xgb")) -> None:
+                 quality_models: Sequence[str] = ("ridge", "xgb"),
+                 layer_order: Sequence[int] | None = None) -> None:
         self.space, self.keys, self.exact = space, list(keys), exact
         self.models: dict[str, Any] = {}
         for k in self.keys:
@@ -238,7 +274,8 @@ class Surrogates:
             else:
                 self.models[k] = ChosenSurrogate(space, k, seed,
                                                  log=k in ("latency_ms", "perplexity"),
-                                                 candidates=quality_models)
+                                                 candidates=quality_models,
+                                                 layer_order=layer_order)
         self._cache: dict[str, dict[str, tuple[float, float]]] = {}
 
     def fit(self, specs: list[SubnetSpec], values: list[dict[str, float]]) -> Surrogates:
