@@ -17,8 +17,9 @@ The perplexity problem (the default: perplexity on --limit held-out passages, ag
 parameters, which are exact, so it needs no hardware profile):
     nice -n 10 .venv/bin/python benchmarks/bench_search_efficiency.py --problem ppl \
         --seeds 0,1,2 --budgets 25,50,100 --out /tmp/hwnas-bench-search --json
-The task problem (accuracy on --limit items of --tasks against parameters):
-    ... --problem task --tasks piqa --limit 100
+The task problem (--quality, gold_prob by default, on the same --limit items of --tasks
+for every subnet, against parameters):
+    ... --problem task --tasks arc_easy --limit 100 --budgets 25,50,100
 Synthetic, seconds per run (the fake evaluator on the real model's shape):
     ... --problem fake
 Interrupting is safe: re-running resumes every run (--report-only reads what exists).
@@ -45,17 +46,19 @@ STRATEGIES = {"linas": ("linas", None), "linas-v1": ("linas-v1", None),
               "nsga2-pop10": ("nsga2", 10), "nsga2-pop20": ("nsga2", 20),
               "random": ("random", None), "local": ("local", None),
               "optuna-tpe": ("optuna-tpe", None), "optuna-gp": ("optuna-gp", None)}
-PROBLEMS = {"ppl": ("real", "heldout_ppl", "perplexity,params"),
-            "task": ("real", None, "accuracy,params"),
-            "fake": ("fake", "synthetic", "accuracy,params")}
+PROBLEMS: dict[str, tuple[str, str | None, str]] = {
+    "ppl": ("real", "heldout_ppl", "perplexity,params"),
+    "task": ("real", None, "{quality},params"),
+    "fake": ("fake", "synthetic", "accuracy,params")}
 
 
 def config(a: argparse.Namespace, label: str, seed: int, evals: int | None = None
            ) -> SearchConfig:
     strategy, pop = STRATEGIES[label]
     evaluator, tasks, objs = PROBLEMS[a.problem]
-    return SearchConfig(hw=a.hw, model=a.model, tasks=tuple((a.tasks or tasks).split(",")),
-                        objectives=tuple(objs.split(",")), evals=evals or max(a.budgets),
+    return SearchConfig(hw=a.hw, model=a.model, tasks=tuple(str(a.tasks or tasks).split(",")),
+                        objectives=tuple(objs.format(quality=a.quality).split(",")),
+                        evals=evals or max(a.budgets),
                         seed=seed, strategy=strategy, init=pop or a.init, batch=a.batch,
                         limit=a.limit, final_max=0, evaluator=evaluator,
                         latency="none" if evaluator == "real" else "predicted",
@@ -64,8 +67,9 @@ def config(a: argparse.Namespace, label: str, seed: int, evals: int | None = Non
 
 def run_name(a: argparse.Namespace, label: str, seed: int, evals: int | None = None) -> str:
     c = config(a, label, seed, evals)
-    return (f"bench-search-{a.problem}-{'-'.join(c.tasks)}-{a.limit}-{label}-seed{seed}-"
-            f"b{c.evals}-i{c.init}-k{a.batch}")
+    quality = f"-{a.quality}" if a.problem == "task" else ""
+    return (f"bench-search-{a.problem}-{'-'.join(c.tasks)}-{a.limit}{quality}-{label}-"
+            f"seed{seed}-b{c.evals}-i{c.init}-k{a.batch}")
 
 
 def points(state: RunState, norm: Normaliser) -> np.ndarray:
@@ -115,12 +119,13 @@ def at(c: list[float], b: int) -> float | None:
 def summarise(a: argparse.Namespace, cv: dict[str, dict[int, list[float]]]) -> dict[str, Any]:
     from scipy.stats import wilcoxon
 
-    nsga = [s for s in ("nsga2-pop10", "nsga2-pop20") if s in cv]
+    nsga: list[str] = [s for s in ("nsga2-pop10", "nsga2-pop20") if s in cv]
     med = {s: {b: float(np.median([v for c in cv[s].values() if (v := at(c, b)) is not None]))
                for b in a.budgets if any(at(c, b) is not None for c in cv[s].values())}
            for s in nsga}
     better = max(nsga, key=lambda s: med[s].get(max(a.budgets), 0.0)) if nsga else None
-    targets = {b: med[better][b] for b in (100, 200) if better and b in med[better]}
+    at_better = med[better] if better is not None else {}
+    targets = {b: at_better[b] for b in (100, 200) if b in at_better}
     res: dict[str, Any] = {"strategies": {}, "better_nsga2": better, "targets": targets}
     rng = np.random.default_rng(0)
     for label, per_seed in cv.items():
@@ -160,6 +165,9 @@ def main() -> None:
     ap.add_argument("--tasks", default=None, help="task problem: e.g. piqa or arc_easy")
     ap.add_argument("--limit", type=int, default=None,
                     help="passages (ppl, default 2) or items per task (task, default 100)")
+    ap.add_argument("--quality", default="gold_prob", choices=("gold_prob", "accuracy"),
+                    help="task problem: the quality objective (gold_prob: the gold choice's "
+                    "probability on the same items, the lower-noise signal)")
     ap.add_argument("--budgets", default="25,50,100,200")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--strategies", default="linas,linas-v1,nsga2-pop10,nsga2-pop20,random")

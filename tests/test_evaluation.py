@@ -159,8 +159,13 @@ def test_evaluate_caches_in_the_store_and_no_cache_recomputes(tmp_path, model, t
     target = type(target)(target.fingerprint, target.subnet, target.dtype, load)
     try:
         with Store(tmp_path / "store.sqlite") as store:
+            assert evaluate(target, None, [task], store=store, precision="exact",
+                            cached_only=True) == {}
+            assert calls == {"load": 0, "forward": 0}  # cached_only: nothing stored, nothing run
             first = evaluate(target, None, [task], store=store, precision="exact")[task]
             assert calls == {"load": 1, "forward": 1}
+            assert evaluate(target, None, [task], store=store, precision="exact",
+                            cached_only=True)[task].score == first.score
             again = evaluate(target, None, [task], store=store, precision="exact")[task]
             assert calls == {"load": 1, "forward": 1}  # neither loaded nor run
             assert again.extra["cached"] and again.score == first.score

@@ -43,11 +43,13 @@ def evaluate(sn: Supernet | EvalTarget, spec: SubnetSpec | None = None,
              tasks: Sequence[str] = ("arc_easy",),
              limit: int | None = None, seed: int | None = None, store: Storage | None = None,
              no_cache: bool = False, progress: Progress | None = None, fewshot: int = 0,
-             batch_tokens: int = DEFAULT_BATCH_TOKENS, precision: str = "auto"
-             ) -> dict[str, EvalResult]:
+             batch_tokens: int = DEFAULT_BATCH_TOKENS, precision: str = "auto",
+             cached_only: bool = False) -> dict[str, EvalResult]:
     """Evaluate ``sn`` (a `Supernet`, with ``spec`` None for the whole model, or a `EvalTarget`)
     on ``tasks`` (registered names or JSONL paths), at ``precision`` (auto, exact or
-    bf16-checked; `hwnas.evaluation.precision`). Returns results keyed as given."""
+    bf16-checked; `hwnas.evaluation.precision`). Returns results keyed as given;
+    ``cached_only``: only what the store already holds (a task it lacks is left out, nothing
+    is loaded or run)."""
     if not tasks:
         raise InputError("no tasks given; name at least one, e.g. --tasks arc_easy,piqa")
     target = sn if isinstance(sn, EvalTarget) else from_supernet(sn, spec)
@@ -65,6 +67,8 @@ def evaluate(sn: Supernet | EvalTarget, spec: SubnetSpec | None = None,
             results[name] = dataclasses.replace(cached, extra={**cached.extra, "cached": True})
             if progress is not None:
                 progress(ProgressEvent("evaluate", cached.n, cached.n, name))
+            continue
+        if cached_only:
             continue
         if loaded is None:
             loaded = target.load()
