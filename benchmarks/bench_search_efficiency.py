@@ -212,7 +212,8 @@ def write(a: argparse.Namespace, store: Any, quiet: bool) -> None:
     res = summarise(a, cv) if cv else {"strategies": {}}
     res["pooled_best_hv"] = best
     res["settings"] = {k: v for k, v in vars(a).items() if k not in ("store", "out")}
-    res["curves"] = cv
+    res["curves"] = {label: {seed: [round(h, 5) for h in c] for seed, c in per.items()}
+                     for label, per in cv.items()}  # every evaluation's: 5 decimals keep it small
     (a.out / "search_efficiency.json").write_text(json.dumps(res, indent=1, default=str))
     if not quiet:
         print(json.dumps({k: v for k, v in res.items() if k != "curves"}, indent=1,
