@@ -34,6 +34,7 @@ from scipy.stats import spearmanr
 from hwnas.evaluation import evaluate, from_supernet
 from hwnas.search.quality import ITEM_SEED
 from hwnas.store import open_store
+from hwnas.supernet.space import SubnetSpec
 from hwnas.supernet.supernet import Supernet
 
 SIGNALS = ("acc", "gold_prob", "agree_full", "neg_ppl")
@@ -105,15 +106,15 @@ def main() -> None:
     tasks = a.tasks.split(",")
     start = time.time()
     with open_store() as store:
-        def run(spec: Any, names: list[str], limit: int | None, seed: int | None,
-                ) -> dict[str, Any] | None:
+        def run(spec: SubnetSpec | None, names: list[str], limit: int | None,
+                seed: int | None) -> dict[str, Any] | None:
             got = evaluate(from_supernet(sn, spec, a.repair), None, names, limit=limit,
                            seed=seed, store=store, precision=a.precision,
                            cached_only=a.report_only)
             return got if set(got) == set(names) else None
 
         full = run(None, tasks, a.limit, ITEM_SEED)
-        rows: list[dict[str, Any]] = []
+        measured: list[tuple[SubnetSpec, dict[str, Any]]] = []
         for i, spec in enumerate(specs):  # the signals first: cheap
             few = run(spec, tasks, a.limit, ITEM_SEED)
             ppl = run(spec, ["heldout_ppl"], a.ppl_limit, ITEM_SEED)
@@ -126,18 +127,18 @@ def main() -> None:
                 same = np.mean(np.array(few[t].predictions) == np.array(full[t].predictions))
                 row[t] = {"acc": few[t].score, "agree_full": float(same),
                           "gold_prob": float(g["value"]) if isinstance(g, dict) else None}
-            rows.append(row)
+            measured.append((spec, row))
             print(f"[{time.time() - start:6.0f} s] signals {i + 1}/{len(specs)} {spec.key()}",
                   flush=True)
-        for i, row in enumerate(rows):  # then the truths: the whole split of every task
-            spec = next(s for s in specs if s.key() == row["subnet"])
+        for i, (spec, row) in enumerate(measured):  # then the truths: each task's whole split
             for t in tasks:
                 truth = run(spec, [t], a.full_limit,
                             None if a.full_limit is None else ITEM_SEED)
                 if truth is not None:
                     row[t].update(truth=truth[t].score, n_truth=truth[t].n)
-                    print(f"[{time.time() - start:6.0f} s] truth {t} {i + 1}/{len(rows)} "
+                    print(f"[{time.time() - start:6.0f} s] truth {t} {i + 1}/{len(measured)} "
                           f"{row['subnet']}: {truth[t].score:.4f}", flush=True)
+    rows = [row for _, row in measured]
     result: dict[str, Any] = {"settings": vars(a) | {"out": str(a.out)}, "rows": rows,
                               "spearman": report(rows, tasks)}
     (a.out / "quality_objective.json").write_text(json.dumps(result, indent=1, default=str))
