@@ -10,7 +10,7 @@ its accuracy on the seeded `--limit` items of each task that the search's real e
 items and its paired standard error. Every evaluation is cached in the store (a re-run is free).
 
     .venv/bin/python benchmarks/bench_ranked_cuts.py --tasks piqa --limit 300 --drops 1-8 \
-        --widths 1344 --json OUT.json
+        --widths 1344 --mixed 2:1344 --json OUT.json
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--drops", default="1-8", help="layer counts to drop, e.g. 1-8")
     ap.add_argument("--widths", default="", help="uniform MLP widths, e.g. 1344,1152")
+    ap.add_argument("--mixed", default="", help="drops:width pairs, e.g. 2:1344,4:1344")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
@@ -74,6 +75,10 @@ def main() -> None:
     cands += [(f"drop {k} least influential", space.uniform(drop=order[:k]))
               for k in int_list(a.drops) if k > 0]
     cands += [(f"every MLP at {w}", space.uniform(width=w)) for w in int_list(a.widths)]
+    for pair in filter(None, (p.strip() for p in a.mixed.split(","))):
+        k, _, w = pair.partition(":")
+        cands.append((f"drop {k}, MLPs at {w}", space.uniform(width=int(w),
+                                                             drop=order[:int(k)])))
     lat = api.latency_function(t, "bench_ranked_cuts")
     full_ms = lat(space.uniform())
     tasks = [x.strip() for x in a.tasks.split(",") if x.strip()]
