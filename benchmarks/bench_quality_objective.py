@@ -11,11 +11,12 @@ sample of `--limit` items (the same items for every subnet: paired):
 
 It prints each signal's Spearman against the truth, with a bootstrap 95% interval over
 subnets, and the paired difference to plain accuracy's. The signals of every subnet are
-measured first (minutes), the truths after (hours on a small CPU). Every evaluation is cached
+measured first (minutes), the truths after, one task at a time in `--tasks` order (hours on a
+small CPU: list the cheaper task first to have its figures sooner). Every evaluation is cached
 in the store, so a re-run is free and an interrupted one resumes; `--report-only` reports the
 subnets whose truths are complete.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_quality_objective.py --tasks piqa,arc_easy \
+    nice -n 10 .venv/bin/python benchmarks/bench_quality_objective.py --tasks arc_easy,piqa \
         --subnets 40 --limit 100 --out /tmp/hwnas-bench-quality
 """
 
@@ -130,8 +131,8 @@ def main() -> None:
             measured.append((spec, row))
             print(f"[{time.time() - start:6.0f} s] signals {i + 1}/{len(specs)} {spec.key()}",
                   flush=True)
-        for i, (spec, row) in enumerate(measured):  # then the truths: each task's whole split
-            for t in tasks:
+        for t in tasks:  # then the truths, task by task (list the cheaper task first)
+            for i, (spec, row) in enumerate(measured):
                 truth = run(spec, [t], a.full_limit,
                             None if a.full_limit is None else ITEM_SEED)
                 if truth is not None:
