@@ -338,3 +338,20 @@ def test_chance_accuracy_of_tasks(tmp_path):
                                           "gold": 0}) for i, k in enumerate([2, 4])))
     assert chance_accuracy(str(task)) == pytest.approx((1 / 2 + 1 / 4) / 2)
     assert chance_accuracy("heldout_ppl") is None
+
+
+def test_task_plan_follows_the_objectives():
+    from hwnas.search.quality import task_plan
+
+    assert task_plan(("piqa",), ("accuracy", "latency")) == (
+        task_plan(("piqa",), ("gold_prob", "params")))
+    plan = task_plan(("piqa", "arc_easy"), ("accuracy", "latency"))
+    assert plan.search == plan.final == ("piqa", "arc_easy")
+    plan = task_plan(("piqa",), ("perplexity", "latency"))  # steer on held-out text
+    assert plan.search == ("heldout_ppl",) and plan.final == ("piqa", "heldout_ppl")
+    plan = task_plan(("piqa", "heldout_ppl"), ("perplexity", "latency"))
+    assert plan.search == ("heldout_ppl",) and plan.final == ("piqa", "heldout_ppl")
+    plan = task_plan(("piqa",), ("perplexity", "latency"), min_accuracy=0.6)  # the bound reads it
+    assert plan.search == ("piqa", "heldout_ppl")
+    plan = task_plan(("piqa",), ("latency", "params"))  # no quality objective: as named
+    assert plan.search == plan.final == ("piqa",)

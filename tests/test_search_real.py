@@ -147,3 +147,22 @@ def test_relative_bounds_follow_the_full_model(setup, tmp_path):
     again, _ = relative_bounds("fake-search", model, store, min_speedup=1.3, run=name)
     own = latency_bundle(load_profile("fake-search"), model, store, latency_dir(name), 0)
     assert again == pytest.approx(predicted_latency(own, [full])[0][0] / 1.3)
+
+
+def test_perplexity_objective_steers_on_held_out_text_and_reports_accuracy(setup):
+    from hwnas.search.report import pareto_table
+
+    sn, store, model, task = setup
+    name, st = search(cfg(model, task, latency="none", objectives=("perplexity", "params"),
+                          limit=2), store, "ppl", supernet=sn)
+    for r in st.evals.values():  # the search evaluates only the perplexity objective's text
+        assert set(r.measured.detail["tasks"]) == {"heldout_ppl"}
+        assert r.measured.values["perplexity"] > 1 and "accuracy" not in r.measured.values
+        assert r.measured.detail["tasks"]["heldout_ppl"]["n"] == 2
+    s = summary(store, name)
+    assert s.status == "done" and s.pareto
+    for p in s.pareto:  # the re-measurement reports the run's task as well
+        assert p.measured is not None and {"accuracy", "perplexity"} <= set(p.measured)
+        assert set((p.measured_detail or {})["tasks"]) == {task, "heldout_ppl"}
+    head = pareto_table(s)[0]
+    assert "perplexity predicted" in head and "accuracy measured" in head

@@ -37,7 +37,7 @@ def progress_printer(quiet: bool = False) -> Progress:
             values = info["values"]
             assert isinstance(values, dict)
             vals = ", ".join(f"{k} {v:.4g}" for k, v in values.items()
-                             if k in ("accuracy", "perplexity", "latency_ms"))
+                             if k in ("accuracy", "gold_prob", "perplexity", "latency_ms"))
             err_console.print(f"  real evaluation {ev.done}/{ev.total}: {vals}", style="dim")
         elif ev.stage == "failed":
             err_console.print(f"  real evaluation {ev.done}/{ev.total} failed (recorded as "
@@ -64,8 +64,10 @@ def search_cmd(
                               "their mean), e.g. arc_easy,piqa; heldout_ppl for perplexity."),
     objectives: str = typer.Option("accuracy,latency", "--objectives",
                                    help="Comma-separated: accuracy, gold_prob (the gold "
-                                        "choice's probability: lower noise), latency, params, "
-                                        "memory, perplexity."),
+                                        "choice's probability), latency, params, memory, "
+                                        "perplexity (on the --tasks' perplexity task, else on "
+                                        "held-out text; the other tasks are then scored only "
+                                        "when the Pareto set is re-measured)."),
     evals: int = typer.Option(60, "--evals", help="Real evaluations (budget)."),
     seed: int = typer.Option(0, "--seed"),
     run: str | None = typer.Option(None, "--run", help="Run name [default: from the "
@@ -157,6 +159,7 @@ def _profile_name(hw: str) -> str:
 
 def show(store: Storage, name: str, as_json: bool) -> None:
     from hwnas.search.plot import pareto_png
+    from hwnas.search.report import quality_keys
     from hwnas.search.run import run_dir
     from hwnas.search.runs import summary
     from hwnas.search.state import RunState
@@ -169,19 +172,20 @@ def show(store: Storage, name: str, as_json: bool) -> None:
         print_json(s.to_dict())
         return
     ref = s.reference.best()
+    q, also = quality_keys(s)
     rows: list[list[object]] = []
     for i, p in enumerate(s.pareto, start=1):
         m, pr = p.measured or {}, p.predicted.get("mean", {})
         rows.append([i, _f(pr.get("latency_ms")), _f(m.get("latency_ms")),
                      _ratio(ref.get("latency_ms"), m.get("latency_ms")),
-                     _f(pr.get("accuracy", pr.get("perplexity")), 3),
-                     _f(m.get("accuracy", m.get("perplexity")), 3),
+                     _f(pr.get(q), 3), _f(m.get(q), 3), *([_f(m.get(also), 3)] if also else []),
                      _ratio(ref.get("params"), m.get("params")), p.key])
-    rows.append(["full", "", _f(ref.get("latency_ms")), "1.00x", "",
-                 _f(ref.get("accuracy", ref.get("perplexity")), 3), "1.00x", "full model"])
+    rows.append(["full", "", _f(ref.get("latency_ms")), "1.00x", "", _f(ref.get(q), 3),
+                 *([_f(ref.get(also), 3)] if also else []), "1.00x", "full model"])
     table(f"run {name}: {s.status}, {s.evals_used}/{s.evals} real evaluations, "
-          f"{s.hw}", ["#", "latency pred.", "latency meas.", "speed-up", "quality pred.",
-                         "quality meas.", "smaller", "subnet"], rows)
+          f"{s.hw}", ["#", "latency pred.", "latency meas.", "speed-up", f"{q} pred.",
+                         f"{q} meas.", *([f"{also} meas."] if also else []), "smaller",
+                         "subnet"], rows)
     hv = s.hypervolume
     if hv:
         console.print("hypervolume per iteration: " + " ".join(f"{v:.4f}" for v in hv))

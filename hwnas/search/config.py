@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hwnas.errors import InputError
-from hwnas.search.objectives import QUALITY, Constraints, objectives
+from hwnas.search.objectives import CHOICE_QUALITY, Constraints, objectives
 
 STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local", "optuna-tpe",
               "optuna-gp")  # = strategy.STRATEGIES
@@ -72,10 +72,10 @@ class SearchConfig:
             raise InputError(f"--evals {self.evals} is smaller than the initial population "
                              f"({self.n_init}); raise --evals to at least {self.n_init} or "
                              "lower --init")
-        needs_task = QUALITY & set(self.objectives)
+        needs_task = CHOICE_QUALITY & set(self.objectives)
         if needs_task and not self.tasks:
-            raise InputError("--tasks is empty; the accuracy objective needs at least one "
-                             "task, e.g. --tasks arc_easy")
+            raise InputError(f"--tasks is empty; the {min(needs_task)} objective needs at "
+                             "least one task, e.g. --tasks arc_easy")
         for name, lim in (("--limit", self.limit), ("--final-limit", self.final_limit)):
             if lim is not None and (not isinstance(lim, int) or lim < 1):
                 raise InputError(f"{name} {lim}: give a positive number of items per task, or "

@@ -60,13 +60,17 @@ for _o in (
     Objective("memory", "memory_bytes", "min", "B",
               "weights + KV cache at the primary metric's longest context"),
     Objective("perplexity", "perplexity", "min", "",
-              "perplexity on a perplexity task (e.g. heldout_ppl), a cheap accuracy proxy",
-              scale="log"),
+              "perplexity on the run's perplexity task, or on held-out text (heldout_ppl) "
+              "when it names none: a cheap, low-noise quality signal; the run's other tasks "
+              "are then scored only when the Pareto set is re-measured", scale="log"),
 ):
     OBJECTIVES.register(_o.name, _o)
 
 
-QUALITY = {"accuracy", "gold_prob", "perplexity"}  # objectives read from the run's tasks
+QUALITY = {"accuracy", "gold_prob", "perplexity"}  # objectives read from evaluations
+# read from the run's multiple-choice tasks (perplexity: from its perplexity task, or held-out
+# text when it names none; `hwnas.search.quality.task_plan`)
+CHOICE_QUALITY = frozenset({"accuracy", "gold_prob"})
 
 
 def objectives(names: Sequence[str]) -> list[Objective]:

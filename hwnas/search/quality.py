@@ -3,7 +3,8 @@ search, the same in-process and on workers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypedDict
 
 import numpy as np
@@ -21,6 +22,36 @@ class TaskDetail(TypedDict):
 
 
 ITEM_SEED = 0  # real evaluations use a seeded sample of `limit` items of each task
+PROXY_TASK = "heldout_ppl"  # the perplexity objective's text when the run names no such task
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What a run evaluates: `search`, each real evaluation (the tasks its quality objective
+    and constraints read, at `--limit`); `final`, the re-measurement of the Pareto set (every
+    task of the run, plus the perplexity objective's text, at `--final-limit`)."""
+
+    search: tuple[str, ...]
+    final: tuple[str, ...]
+
+
+def task_plan(tasks: Sequence[str], objectives: Sequence[str],
+              min_accuracy: float | None = None) -> TaskPlan:
+    """The perplexity objective reads the run's perplexity tasks, or `PROXY_TASK` when it names
+    none, so a search can steer on held-out perplexity (cheap, low-noise) and still report
+    accuracy on the run's tasks at the end. A run without a quality objective evaluates all
+    its tasks."""
+    from hwnas.datasets.tasks import get_task
+    from hwnas.search.objectives import CHOICE_QUALITY
+
+    ppl = [t for t in tasks if get_task(t).kind == "perplexity"]
+    choice = [t for t in tasks if t not in ppl]
+    wants_ppl = "perplexity" in objectives
+    wants_choice = bool(CHOICE_QUALITY & set(objectives)) or min_accuracy is not None
+    text = ppl or ([PROXY_TASK] if wants_ppl else [])
+    search = ((choice if wants_choice else []) + (text if wants_ppl else [])) or list(tasks)
+    final = list(dict.fromkeys([*tasks, *(text if wants_ppl else [])]))
+    return TaskPlan(tuple(search), tuple(final))
 
 
 def summarise(res: Mapping[str, EvalResult]

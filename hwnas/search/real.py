@@ -20,7 +20,7 @@ from hwnas.executors import Executor, Failure, LocalExecutor
 from hwnas.profilers.lock import timing_lock
 from hwnas.progress import Progress
 from hwnas.search.evaluators import Description, EvaluatorOptions, Measured, analytic
-from hwnas.search.quality import ITEM_SEED, TaskDetail, summarise
+from hwnas.search.quality import ITEM_SEED, TaskDetail, summarise, task_plan
 from hwnas.store import Storage
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
@@ -73,6 +73,7 @@ class RealEvaluator:
         self.lock = lock
         self.context = hw.primary.prefill_tokens + hw.primary.decode_tokens
         self.executor: Executor = executor or LocalExecutor()
+        self.plan = task_plan(config.tasks, config.objectives, config.constraints.min_accuracy)
 
     # ---- pieces ----------------------------------------------------------------------------
     def exact(self, spec: SubnetSpec) -> dict[str, float]:
@@ -84,7 +85,7 @@ class RealEvaluator:
 
         seed = ITEM_SEED if limit is not None else None
         target = from_supernet(self.sn, spec, self.config.repair)  # the full model: unrepaired
-        res = evaluate(target, None, list(self.config.tasks), limit=limit, seed=seed,
+        res = evaluate(target, None, list(self.plan.search), limit=limit, seed=seed,
                        store=self.store)
         return summarise(res)
 
@@ -126,7 +127,7 @@ class RealEvaluator:
         from hwnas.search.spread import full_model
 
         values, (lat, lat_detail), detail = full_model(self)
-        chance = [c for c in map(chance_accuracy, self.config.tasks) if c is not None]
+        chance = [c for c in map(chance_accuracy, self.plan.search) if c is not None]
         if chance and "accuracy" in values:
             values["accuracy_chance"] = float(np.mean(chance))
         if chance and "gold_prob" in values:  # guessing gives the gold 1/k as well

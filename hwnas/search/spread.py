@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hwnas.profilers.scaleout import SubnetTiming
     from hwnas.profilers.subnet import SubnetLatency
     from hwnas.search.config import SearchConfig
+    from hwnas.search.quality import TaskPlan
     from hwnas.store import Storage
     from hwnas.supernet.supernet import Supernet
 
@@ -39,6 +40,7 @@ class RealEvaluator(Protocol):
     executor: Executor
     lock: str | Path | None
     space: SearchSpace
+    plan: TaskPlan
 
     def exact(self, spec: SubnetSpec) -> dict[str, float]: ...
     def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, object]]: ...
@@ -65,13 +67,15 @@ def _target(ev: RealEvaluator, spec: SubnetSpec | None) -> EvalTarget:
                         ev.hw.dtype, local, repair)
 
 
-def quality_batch(ev: RealEvaluator, specs: list[SubnetSpec | None],
-                  limit: int | None) -> list[Quality | Failure]:
+def quality_batch(ev: RealEvaluator, specs: list[SubnetSpec | None], limit: int | None,
+                  final: bool = False) -> list[Quality | Failure]:
+    """Quality of each on the run's search tasks (`final`: its re-measurement tasks)."""
     from hwnas.evaluation.scaleout import evaluate_many
     from hwnas.search.quality import ITEM_SEED, summarise
 
     seed = ITEM_SEED if limit is not None else None
-    got = evaluate_many([_target(ev, s) for s in specs], list(ev.config.tasks), ev.executor,
+    tasks = ev.plan.final if final else ev.plan.search
+    got = evaluate_many([_target(ev, s) for s in specs], list(tasks), ev.executor,
                         limit=limit, seed=seed, store=ev.store)
     return [g if isinstance(g, Failure) else summarise(g) for g in got]
 
@@ -208,7 +212,7 @@ def remeasure(ev: RealEvaluator, specs: list[SubnetSpec | None],
     full = ev.space.full()
     if progress is not None:
         progress(ProgressEvent("remeasure", 0, len(specs), "accuracy"))
-    quality = quality_batch(ev, specs, ev.config.final_limit)
+    quality = quality_batch(ev, specs, ev.config.final_limit, final=True)
     if progress is not None:
         progress(ProgressEvent("remeasure", 0, len(specs), "latency"))
     resolved = [full if s is None else s for s in specs]
