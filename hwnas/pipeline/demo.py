@@ -186,16 +186,21 @@ def profile_for_this_machine(name: str = DEFAULT_HW, say: Say | None = None) -> 
 def run_demo(s: DemoSettings, store: Storage, say: Say,
              progress: Progress | None = None) -> DemoResult:
     from hwnas.search.plot import pareto_png
+    from hwnas.search.quality import task_plan
     from hwnas.search.run import run_dir, search
     from hwnas.search.runs import summary
     from hwnas.search.state import RunState
 
-    s.search_config().check()
+    cfg = s.search_config()
+    cfg.check()
     pred = profile_and_predict(s, store, say)
     name = s.run_name()
-    say(f"3/4 searching ({s.evals} real evaluations on {', '.join(s.tasks)}, "
-        f"{s.limit} items each; run '{name}', resumable)")
-    search(s.search_config(), store, name, resume=None, progress=progress, lock=s.lock)
+    plan = task_plan(cfg.tasks, cfg.objectives, cfg.constraints.min_accuracy)
+    later = [t for t in plan.final if t not in plan.search]
+    say(f"3/4 searching ({s.evals} real evaluations on {', '.join(plan.search)}, "
+        f"{s.limit} items each" + (f"; {', '.join(later)} when the Pareto set is re-measured"
+                                    if later else "") + f"; run '{name}', resumable)")
+    search(cfg, store, name, resume=None, progress=progress, lock=s.lock)
     say("4/4 report")
     summ = summary(store, name)
     folder = run_dir(name)
