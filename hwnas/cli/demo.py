@@ -17,6 +17,8 @@ def demo_cmd(
                                   "machine when its pin does not match]."),
     model: str = MODEL_OPT,
     tasks: str = typer.Option("piqa", "--tasks", help="Comma-separated accuracy tasks."),
+    objectives: str | None = typer.Option(None, "--objectives", help="As `hwnas search "
+                                          "--objectives` [default: accuracy,latency]."),
     quick: bool = typer.Option(False, "--quick", help="Shrink every step (a few minutes)."),
     evals: int | None = typer.Option(None, "--evals", help="Real evaluations [30; quick 10]."),
     profile_min: float | None = typer.Option(None, "--profile-min",
@@ -42,6 +44,8 @@ def demo_cmd(
     base = DemoSettings.quick() if quick else DemoSettings()
     s = dataclasses.replace(
         base, hw=hw, model=model, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        objectives=(tuple(o.strip() for o in objectives.split(",") if o.strip())
+                    if objectives else base.objectives),
         seed=seed, evaluator=evaluator, lock=str(timing_lock) if timing_lock else None,
         evals=base.evals if evals is None else evals,
         profile_min=base.profile_min if profile_min is None else profile_min)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from hwnas.errors import InputError
 from hwnas.progress import Progress
-from hwnas.search.config import SearchConfig
+from hwnas.search.config import DEFAULT_OBJECTIVES, SearchConfig
 from hwnas.store import Storage
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class DemoSettings:
     hw: str = DEFAULT_HW
     model: str = "smollm2-135m"
     tasks: tuple[str, ...] = ("piqa",)
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
     evals: int = 30
     init: int = 10
     batch: int = 5
@@ -56,7 +57,8 @@ class DemoSettings:
                    inner_pop=24, inner_gens=8, profile_min=3.0, holdout=5, train_subnets=3)
 
     def search_config(self) -> SearchConfig:
-        return SearchConfig(hw=self.hw, model=self.model, tasks=self.tasks, evals=self.evals,
+        return SearchConfig(hw=self.hw, model=self.model, tasks=self.tasks,
+                            objectives=self.objectives, evals=self.evals,
                             seed=self.seed, init=self.init, batch=self.batch, limit=self.limit,
                             final_limit=self.final_limit, final_max=self.final_max,
                             inner_pop=self.inner_pop, inner_gens=self.inner_gens,
@@ -64,10 +66,11 @@ class DemoSettings:
 
     def run_name(self) -> str:
         quick = dataclasses.replace(DemoSettings.quick(), hw=self.hw, model=self.model,
-                                    tasks=self.tasks, seed=self.seed, evaluator=self.evaluator,
-                                    lock=self.lock)
+                                    tasks=self.tasks, objectives=self.objectives,
+                                    seed=self.seed, evaluator=self.evaluator, lock=self.lock)
         tag = "quick" if self == quick else "full"
-        return f"demo-{Path(self.model).name}-{self.hw}-seed{self.seed}-{tag}"
+        steer = "" if self.objectives == DEFAULT_OBJECTIVES else "-" + "+".join(self.objectives)
+        return f"demo-{Path(self.model).name}-{self.hw}-seed{self.seed}-{tag}{steer}"
 
 
 @dataclass

@@ -12,6 +12,7 @@ from hwnas.search.objectives import CHOICE_QUALITY, Constraints, objectives
 STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local", "optuna-tpe",
               "optuna-gp")  # = strategy.STRATEGIES
 LATENCY_SOURCES = ("measured", "predicted", "none")  # none: quality and size only
+DEFAULT_OBJECTIVES = ("accuracy", "latency")
 REPAIR_MODES = ("none", "ls")  # as `hwnas.supernet.repair.MODES` (not imported: no torch here)
 
 
@@ -20,7 +21,7 @@ class SearchConfig:
     hw: str
     model: str
     tasks: tuple[str, ...]
-    objectives: tuple[str, ...] = ("accuracy", "latency")
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
     constraints: Constraints = field(default_factory=Constraints)
     evals: int = 60  # real evaluations (the reference model is not counted)
     seed: int = 0
