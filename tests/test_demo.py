@@ -56,3 +56,16 @@ def test_cli_errors_are_one_line(capsys):
     assert "--min-smaller -1.0: give a positive ratio" in capsys.readouterr().err
     assert main(["runs", "show", "nope"]) == 2
     assert "no run named 'nope'" in capsys.readouterr().err
+
+
+def test_demo_objectives_name_their_own_run():
+    import dataclasses
+
+    from hwnas.pipeline.demo import DemoSettings
+
+    s = DemoSettings()
+    ppl = dataclasses.replace(s, objectives=("perplexity", "latency"))
+    assert s.run_name().endswith("-full") and ppl.run_name().endswith("-full-perplexity+latency")
+    assert ppl.search_config().objectives == ("perplexity", "latency")
+    quick = dataclasses.replace(DemoSettings.quick(), objectives=("perplexity", "latency"))
+    assert quick.run_name().endswith("-quick-perplexity+latency")
