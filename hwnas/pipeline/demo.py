@@ -198,9 +198,11 @@ def run_demo(s: DemoSettings, store: Storage, say: Say,
     cfg.check()
     pred = profile_and_predict(s, store, say)
     name = s.run_name()
-    plan = task_plan(cfg.tasks, cfg.objectives, cfg.constraints.min_accuracy)
-    later = [t for t in plan.final if t not in plan.search]
-    say(f"3/4 searching ({s.evals} real evaluations on {', '.join(plan.search)}, "
+    plan = (task_plan(cfg.tasks, cfg.objectives, cfg.constraints.min_accuracy)
+            if s.evaluator == "real" else None)  # the fake evaluator's tasks are only names
+    first = plan.search if plan else cfg.tasks
+    later = [t for t in plan.final if t not in plan.search] if plan else []
+    say(f"3/4 searching ({s.evals} real evaluations on {', '.join(first)}, "
         f"{s.limit} items each" + (f"; {', '.join(later)} when the Pareto set is re-measured"
                                     if later else "") + f"; run '{name}', resumable)")
     search(cfg, store, name, resume=None, progress=progress, lock=s.lock)
