@@ -360,6 +360,30 @@ def test_measure_subnet_with_fake_backend(tmp_path, fake_hw):
     assert d["latency_ms"] == r.latency_ms and "prefill@16" in d["per_workload"]
 
 
+def test_references_are_prepared_once_per_process_and_bounded(fake_hw, monkeypatch):
+    """Each `measure_subnet` call makes its own backend; the reference chains must still be
+    prepared once (an ONNX export is slow) and the process must not keep a chain per call."""
+    from hwnas.profilers import subnet as subnet_mod
+    from hwnas.profilers.backends import backend_for
+    from hwnas.supernet.supernet import Supernet
+
+    monkeypatch.setattr(subnet_mod, "_REFERENCES", subnet_mod.OrderedDict())
+    torch.manual_seed(0)
+    sn = Supernet.from_model(LlamaForCausalLM(tiny_config()).eval(), name="tiny")
+    specs = [sn.space.uniform(width=64, kv_heads=1, drop=[1]), sn.space.full()]
+    backends = [backend_for(fake_hw) for _ in specs]
+    for spec, b in zip(specs, backends, strict=True):
+        measure_subnet(fake_hw, sn, spec, workloads_="primary", backend=b)
+    assert backends[0].prepares == 4  # its two workloads and a reference for each
+    assert backends[1].prepares == 2  # its two workloads only: the references are reused
+    assert len(subnet_mod._REFERENCES) == 2  # one per primary workload
+    monkeypatch.setattr(subnet_mod, "REFERENCES_KEPT", 3)
+    measure_subnet(fake_hw, sn, specs[0], workloads_="all", backend=backend_for(fake_hw))
+    assert len(subnet_mod._REFERENCES) == 4  # all four workloads at once: none dropped early
+    measure_subnet(fake_hw, sn, specs[0], workloads_="primary", backend=backend_for(fake_hw))
+    assert len(subnet_mod._REFERENCES) == 3  # then bounded, the least recently used gone
+
+
 def test_measure_subnets_times_several_in_one_group(tmp_path, fake_hw, monkeypatch):
     from hwnas.profilers import subnet as subnet_mod
     from hwnas.supernet.supernet import Supernet

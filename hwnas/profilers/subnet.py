@@ -10,6 +10,7 @@ timed interleaved; with a store, records are kept (kind "subnet") and reused.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
 
@@ -269,14 +270,18 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
     return out
 
 
-_REFERENCES: dict[tuple[object, str, TimingSpec], tuple[TimingSpec, PerUnit]] = {}
+_REFERENCES: OrderedDict[tuple[str, str, TimingSpec], tuple[TimingSpec, PerUnit]] = OrderedDict()
+REFERENCES_KEPT = 8  # prepared references held per process (a profile's workloads, a few
+# profiles); each holds a chain of layer copies larger than twice the last-level cache
 
 
 def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
                 subnet_specs: list[TimingSpec]) -> list[tuple[TimingSpec, PerUnit]]:
     """For each workload (given by one subnet job at it), the full-width, full-KV layer
     record's program as the layer profile times it (a chain in context), read per copy.
-    Prepared once per process, backend and workload (an ONNX export is slow)."""
+    Prepared once per process, backend kind, profile and workload (an ONNX export is slow),
+    whatever `Backend` instance asks: each `measure_subnets` call makes its own, so a key
+    holding the instance never matched again and every call built (and kept) new chains."""
     import dataclasses
 
     from hwnas.profilers import programs
@@ -285,7 +290,8 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
     width, kv = max(sn.space.width_choices), max(sn.space.kv_choices)
     specs = [dataclasses.replace(job, target="layer", width=width, kv_heads=kv, subnet=None)
              for job in subnet_specs]
-    keys = [(backend, hw.model_dump_json(), spec) for spec in specs]  # holds the backend
+    kind = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    keys = [(kind, hw.model_dump_json(), spec) for spec in specs]
     missing = [(k, spec) for k, spec in zip(keys, specs, strict=True) if k not in _REFERENCES]
     if missing:
         config = sn.layer_config(width, kv)
@@ -295,4 +301,8 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
             for key, spec in missing:
                 prog = programs.layer_program(sn.arch, config, chain, spec)
                 _REFERENCES[key] = (spec, PerUnit(backend.prepare(prog, hw), prog.units))
+    for k in keys:
+        _REFERENCES.move_to_end(k)
+    while len(_REFERENCES) > max(REFERENCES_KEPT, len(keys)):
+        _REFERENCES.popitem(last=False)  # the least recently used
     return [_REFERENCES[k] for k in keys]
