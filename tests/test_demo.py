@@ -64,8 +64,10 @@ def test_demo_objectives_name_their_own_run():
     from hwnas.pipeline.demo import DemoSettings
 
     s = DemoSettings()
-    ppl = dataclasses.replace(s, objectives=("perplexity", "latency"))
-    assert s.run_name().endswith("-full") and ppl.run_name().endswith("-full-perplexity+latency")
-    assert ppl.search_config().objectives == ("perplexity", "latency")
-    quick = dataclasses.replace(DemoSettings.quick(), objectives=("perplexity", "latency"))
-    assert quick.run_name().endswith("-quick-perplexity+latency")
+    assert s.objectives == ("perplexity", "latency")  # the default since 2026-12-07
+    acc = dataclasses.replace(s, objectives=("accuracy", "latency"))
+    assert s.run_name().endswith("-full-perplexity+latency")
+    assert acc.run_name().endswith("-full-accuracy+latency")  # never the default's run
+    assert acc.search_config().objectives == ("accuracy", "latency")
+    quick = dataclasses.replace(DemoSettings.quick(), objectives=("accuracy", "latency"))
+    assert quick.run_name().endswith("-quick-accuracy+latency")

@@ -78,7 +78,7 @@ def test_linas_never_reevaluates_and_respects_the_budget(store, space):
     assert len({e["key"] for e in evals}) == len(evals)
     batches = [p for _, k, p in store.events(name) if k == "batch"]
     assert batches[0]["kind"] == "initial" and batches[1]["kind"] == "linas"
-    assert batches[1]["predictors"]["accuracy"] and "rng_state" in batches[1]
+    assert batches[1]["predictors"]["perplexity"] and "rng_state" in batches[1]  # the default
     assert all(len(p["predicted"]) == len(p["specs"]) for p in batches[1:])
 
 

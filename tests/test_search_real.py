@@ -33,7 +33,8 @@ def setup(tmp_path, hwnas_cache, fake_profile):
 
 def cfg(model, task, **kw):
     base = dict(hw="fake-search", model=model, tasks=(task,), evals=8, init=4, batch=2,
-                limit=6, final_limit=None, final_max=2, inner_pop=12, inner_gens=4)
+                limit=6, final_limit=None, final_max=2, inner_pop=12, inner_gens=4,
+                objectives=("accuracy", "latency"))  # the JSONL task's own accuracy
     return SearchConfig(**{**base, **kw})
 
 

@@ -18,7 +18,7 @@ def demo_cmd(
     model: str = MODEL_OPT,
     tasks: str = typer.Option("piqa", "--tasks", help="Comma-separated accuracy tasks."),
     objectives: str | None = typer.Option(None, "--objectives", help="As `hwnas search "
-                                          "--objectives` [default: accuracy,latency]."),
+                                          "--objectives` [default: perplexity,latency]."),
     quick: bool = typer.Option(False, "--quick", help="Shrink every step (a few minutes)."),
     evals: int | None = typer.Option(None, "--evals", help="Real evaluations [30; quick 10]."),
     profile_min: float | None = typer.Option(None, "--profile-min",

@@ -62,7 +62,7 @@ def search_cmd(
     model: str = MODEL_OPT,
     tasks: str = typer.Option("piqa", "--tasks", help="Comma-separated tasks (accuracy is "
                               "their mean), e.g. arc_easy,piqa; heldout_ppl for perplexity."),
-    objectives: str = typer.Option("accuracy,latency", "--objectives",
+    objectives: str = typer.Option("perplexity,latency", "--objectives",
                                    help="Comma-separated: accuracy, gold_prob (the gold "
                                         "choice's probability), latency, params, memory, "
                                         "perplexity (on the --tasks' perplexity task, else on "

@@ -69,8 +69,10 @@ class DemoSettings:
                                     tasks=self.tasks, objectives=self.objectives,
                                     seed=self.seed, evaluator=self.evaluator, lock=self.lock)
         tag = "quick" if self == quick else "full"
-        steer = "" if self.objectives == DEFAULT_OBJECTIVES else "-" + "+".join(self.objectives)
-        return f"demo-{Path(self.model).name}-{self.hw}-seed{self.seed}-{tag}{steer}"
+        # the objectives are always in the name: a run from before a change of the default
+        # (accuracy, until 2026-12-07) is then never resumed with other objectives
+        steer = "+".join(self.objectives)
+        return f"demo-{Path(self.model).name}-{self.hw}-seed{self.seed}-{tag}-{steer}"
 
 
 @dataclass

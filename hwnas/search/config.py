@@ -12,7 +12,8 @@ from hwnas.search.objectives import CHOICE_QUALITY, Constraints, objectives
 STRATEGIES = ("linas", "linas-v1", "nsga2", "random", "local", "optuna-tpe",
               "optuna-gp")  # = strategy.STRATEGIES
 LATENCY_SOURCES = ("measured", "predicted", "none")  # none: quality and size only
-DEFAULT_OBJECTIVES = ("accuracy", "latency")
+DEFAULT_OBJECTIVES = ("perplexity", "latency")  # held-out perplexity ranks subnets best
+# (benchmarks/results/quality-objective-2026-12-07.json); task accuracy is still re-measured
 REPAIR_MODES = ("none", "ls")  # as `hwnas.supernet.repair.MODES` (not imported: no torch here)
 
 
