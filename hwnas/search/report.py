@@ -77,8 +77,9 @@ def markdown(summ: RunSummary, pred: Mapping[str, Any] | None, plot: Path | None
             "## Pareto set, re-measured on the hardware", "",
             f"Fresh timing of the primary metric; quality re-evaluated on more items ({items})."
             " Predicted latency comes from the profile's layer-composed predictor calibrated "
-            "on the run; predicted quality from the run's accuracy predictor (before the "
-            "subnet was evaluated, where it was chosen by the predictors).", ""]
+            "on the run; predicted quality from the run's quality predictor (before the "
+            "subnet was evaluated, where it was chosen by the predictors), on the search's "
+            f"{summ.config.limit or 'all'} items per task.", ""]
     out += pareto_table(summ)
     if ag.share is not None:
         out += ["", f"Re-measured latency within ±10% of its prediction: "
