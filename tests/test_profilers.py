@@ -382,6 +382,9 @@ def test_references_are_prepared_once_per_process_and_bounded(fake_hw, monkeypat
     assert len(subnet_mod._REFERENCES) == 4  # all four workloads at once: none dropped early
     measure_subnet(fake_hw, sn, specs[0], workloads_="primary", backend=backend_for(fake_hw))
     assert len(subnet_mod._REFERENCES) == 3  # then bounded, the least recently used gone
+    other = FakeBackend(FakeSettings(noise=0.05))  # other settings: prepared anew
+    measure_subnet(fake_hw, sn, specs[0], workloads_="primary", backend=other)
+    assert other.prepares == 4
 
 
 def test_measure_subnets_times_several_in_one_group(tmp_path, fake_hw, monkeypatch):

@@ -290,8 +290,7 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
     width, kv = max(sn.space.width_choices), max(sn.space.kv_choices)
     specs = [dataclasses.replace(job, target="layer", width=width, kv_heads=kv, subnet=None)
              for job in subnet_specs]
-    kind = f"{type(backend).__module__}.{type(backend).__qualname__}"
-    keys = [(kind, hw.model_dump_json(), spec) for spec in specs]
+    keys = [(backend_identity(backend), hw.model_dump_json(), spec) for spec in specs]
     missing = [(k, spec) for k, spec in zip(keys, specs, strict=True) if k not in _REFERENCES]
     if missing:
         config = sn.layer_config(width, kv)
@@ -306,3 +305,12 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
     while len(_REFERENCES) > max(REFERENCES_KEPT, len(keys)):
         _REFERENCES.popitem(last=False)  # the least recently used
     return [_REFERENCES[k] for k in keys]
+
+
+def backend_identity(backend: Backend) -> str:
+    """What makes two `Backend` instances interchangeable for a prepared program: their class,
+    plus whatever settings the backend says change what it prepares (`identity()`, optional;
+    the fake backend's noise, trace file and injected faults)."""
+    ident = getattr(backend, "identity", None)
+    kind = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    return f"{kind}:{ident()}" if callable(ident) else kind

@@ -111,6 +111,11 @@ class FakeBackend:
         self.settings = settings or FakeSettings.from_env()
         self.prepares = 0
 
+    def identity(self) -> str:
+        """Its settings: a program prepared under other settings (noise, trace file,
+        injected faults) must not be reused (`hwnas.profilers.subnet.backend_identity`)."""
+        return repr(self.settings)
+
     def check(self, hw: HardwareProfile) -> None:
         return None
 
