@@ -112,9 +112,10 @@ class FakeBackend:
         self.prepares = 0
 
     def identity(self) -> str:
-        """Its settings: a program prepared under other settings (noise, trace file,
-        injected faults) must not be reused (`hwnas.profilers.subnet.backend_identity`)."""
-        return repr(self.settings)
+        """This instance: its runnables draw seeded noise call by call, so a reference
+        reused by another instance would continue another history and the same run would
+        give other figures in another process (`hwnas.profilers.subnet.backend_identity`)."""
+        return f"{id(self)}:{self.settings!r}"
 
     def check(self, hw: HardwareProfile) -> None:
         return None
