@@ -309,8 +309,8 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
 
 def backend_identity(backend: Backend) -> str:
     """What makes two `Backend` instances interchangeable for a prepared program: their class,
-    plus whatever settings the backend says change what it prepares (`identity()`, optional;
-    the fake backend's noise, trace file and injected faults)."""
+    plus whatever the backend says tells its prepared programs apart (`identity()`, optional;
+    the fake backend's is its instance, whose runnables draw seeded noise)."""
     ident = getattr(backend, "identity", None)
     kind = f"{type(backend).__module__}.{type(backend).__qualname__}"
     return f"{kind}:{ident()}" if callable(ident) else kind

@@ -10,6 +10,7 @@ settings come from the constructor, or for subprocess tests from the environment
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -102,6 +103,9 @@ class FakeRunnable:
         return ms
 
 
+_INSTANCES = itertools.count()
+
+
 class FakeBackend:
     name = "fake"
     libraries = ("torch",)
@@ -110,12 +114,13 @@ class FakeBackend:
     def __init__(self, settings: FakeSettings | None = None) -> None:
         self.settings = settings or FakeSettings.from_env()
         self.prepares = 0
+        self._instance = next(_INSTANCES)  # unlike id(), never reused after collection
 
     def identity(self) -> str:
         """This instance: its runnables draw seeded noise call by call, so a reference
         reused by another instance would continue another history and the same run would
         give other figures in another process (`hwnas.profilers.subnet.backend_identity`)."""
-        return f"{id(self)}:{self.settings!r}"
+        return f"{self._instance}:{self.settings!r}"
 
     def check(self, hw: HardwareProfile) -> None:
         return None
