@@ -167,3 +167,28 @@ def test_perplexity_objective_steers_on_held_out_text_and_reports_accuracy(setup
         assert set((p.measured_detail or {})["tasks"]) == {task, "heldout_ppl"}
     head = pareto_table(s)[0]
     assert "perplexity predicted" in head and "accuracy measured" in head
+
+
+def test_one_evaluation_is_a_batch_of_one_and_a_failed_job_raises(setup, monkeypatch):
+    import numpy as np
+
+    from hwnas.errors import HwnasError
+    from hwnas.executors import Failure
+    from hwnas.hw_profiles import load_profile
+    from hwnas.search import spread
+    from hwnas.search.real import RealEvaluator
+
+    sn, store, model, task = setup
+    ev = RealEvaluator(sn, load_profile("fake-search"), cfg(model, task), store, None)
+    spec = sn.space.sample(np.random.default_rng(3))
+    one = ev.evaluate(spec)
+    (batch,) = ev.evaluate_batch([spec])  # from the store now: the same records
+    assert not isinstance(batch, Failure)
+    assert one.values == batch.values and one.values["latency_ms"] > 0
+    assert one.detail["latency"]["source"] == "measured"
+    for kind, error in (("input", InputError), ("error", HwnasError)):
+        monkeypatch.setattr(spread, "evaluate_batch",
+                            lambda ev, specs, k=kind: [Failure(k, "Boom", "no luck")])
+        with pytest.raises(error, match=f"evaluating {spec.key()} failed .Boom: no luck") as got:
+            ev.evaluate(spec)
+        assert type(got.value) is error

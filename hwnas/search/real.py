@@ -15,19 +15,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwnas.errors import InputError, NotFoundError
+from hwnas.errors import HwnasError, InputError, NotFoundError
 from hwnas.executors import Executor, Failure, LocalExecutor
-from hwnas.profilers.lock import timing_lock
 from hwnas.progress import Progress
 from hwnas.search.evaluators import Description, EvaluatorOptions, Measured, analytic
-from hwnas.search.quality import ITEM_SEED, TaskDetail, summarise, task_plan
+from hwnas.search.quality import ITEM_SEED, task_plan
 from hwnas.store import Storage
 from hwnas.supernet.space import SearchSpace, SubnetSpec
 
 if TYPE_CHECKING:
     from hwnas.hw_profiles import HardwareProfile
     from hwnas.predictors.train import LatencyBundle
-    from hwnas.profilers.subnet import SubnetLatency
     from hwnas.search.config import SearchConfig
     from hwnas.supernet.supernet import Supernet
 
@@ -79,29 +77,9 @@ class RealEvaluator:
     def exact(self, spec: SubnetSpec) -> dict[str, float]:
         return analytic(self.space.arch, spec, self.hw.dtype, self.context, self.hw.batch)
 
-    def _quality(self, spec: SubnetSpec | None,
-                 limit: int | None) -> tuple[dict[str, float], dict[str, TaskDetail]]:
-        from hwnas.evaluation import evaluate, from_supernet
-
-        seed = ITEM_SEED if limit is not None else None
-        target = from_supernet(self.sn, spec, self.config.repair)  # the full model: unrepaired
-        res = evaluate(target, None, list(self.plan.search), limit=limit, seed=seed,
-                       store=self.store)
-        return summarise(res)
-
-    def _time(self, spec: SubnetSpec, cached: bool) -> tuple[float, dict[str, object]]:
-        from hwnas.profilers import measure_subnet
-        from hwnas.search.spread import footing, latency_detail
-
-        with timing_lock(self.lock):
-            lat: SubnetLatency = measure_subnet(self.hw, self.sn, spec,
-                                                store=self.store if cached else None,
-                                                workloads_="primary", footing=footing(self))
-        return float(lat.comparable_ms), latency_detail(lat)
-
     def _latency(self, spec: SubnetSpec) -> tuple[float, dict[str, object]]:
-        if self.config.latency == "measured":
-            return self._time(spec, cached=True)
+        """The predicted latency (``latency="predicted"``); measured latency is timed as
+        timing jobs (`hwnas.search.spread.time_batch`)."""
         from hwnas.search.surrogates import latency_floor, predicted_latency
 
         assert self.bundle is not None, "latency none: nothing asks for a latency"
@@ -112,12 +90,12 @@ class RealEvaluator:
 
     # ---- the protocol ----------------------------------------------------------------------
     def evaluate(self, spec: SubnetSpec) -> Measured:
-        values, detail = self._quality(spec, self.config.limit)
-        values.update(self.exact(spec))
-        out: dict[str, object] = {"tasks": detail, "limit": self.config.limit}
-        if self.config.latency != "none":
-            values["latency_ms"], out["latency"] = self._latency(spec)
-        return Measured(values, out)
+        """One subnet, as `evaluate_batch` of it; a failed job raises."""
+        got = self.evaluate_batch([spec])[0]
+        if isinstance(got, Failure):
+            error = InputError if got.kind == "input" else HwnasError
+            raise error(f"evaluating {spec.key()} failed ({got.reason})")
+        return got
 
     def reference(self) -> Measured:
         """The full model, and `accuracy_chance` (the tasks' mean chance accuracy): the floor
