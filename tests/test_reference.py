@@ -127,3 +127,35 @@ def test_cli_measure_no_store_still_reads_the_profile_for_its_footing(tiny_model
     assert main(["measure", "--hw", "fake-cpu", "--model", str(tiny_model_dir), "--subnet",
                  full, "--json"]) == 0  # with the store: the new record is kept, nothing else
     capsys.readouterr()
+
+
+def test_a_profile_that_reads_records_as_timed_gets_figures_as_timed_everywhere(
+        setup, tiny_model_dir, fake_profile, capsys):
+    """`timer.rescale_subnets: false`: predictors, `measure` and the search's footing all
+    read whole subnets as timed, even with a layer profile in the store."""
+    import json
+
+    from hwnas.cli import main
+    from hwnas.profilers.footing import profile_reference
+
+    sn, hw, store = setup
+    assert profile_reference(store, hw, sn.arch.key())  # the default reads the footing
+    as_timed = hw.model_copy(update={"timer": hw.timer.model_copy(
+        update={"rescale_subnets": False})})
+    assert profile_reference(store, as_timed, sn.arch.key()) == {}
+    lat = measure_subnet(as_timed, sn, sn.space.full(), store=store)
+    assert lat.profile_latency_ms is None and lat.speed == {}
+    assert lat.comparable_ms == lat.latency_ms
+    data = load_profile_data(store, hw.name, sn.arch.key(), "tiny",
+                             rescale=as_timed.timer.rescale_subnets)
+    assert data.speed_scales == ()
+
+    fake_profile("fake-as-timed", timer={"rescale_subnets": False})
+    assert main(["profile", "--hw", "fake-as-timed", "--model", str(tiny_model_dir)]) == 0
+    capsys.readouterr()
+    args = ["measure", "--hw", "fake-as-timed", "--model", str(tiny_model_dir), "--subnet",
+            sn.space.full().to_json(), "--no-store"]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["profile_latency_ms"] is None
+    assert main(args) == 0
+    assert "reads every figure as timed" in " ".join(capsys.readouterr().err.split())

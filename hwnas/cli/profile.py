@@ -257,8 +257,7 @@ def measure_cmd(
         footing = None
         if store_path().is_file():
             with open_store() as store:
-                footing = profile_reference(store, profile.name, sn.arch.key(),
-                                            profile.timer.statistic)
+                footing = profile_reference(store, profile, sn.arch.key())
         res = measure_subnet(profile, sn, spec, workloads_=which, force=force,
                              footing=footing)
     statistic = profile.timer.statistic
@@ -280,6 +279,10 @@ def measure_cmd(
         err_console.print("note: 'at profile speed' puts each figure on the footing of this "
                           "profile's layer profiling run, by the reference layer timed beside "
                           "it; compare it with `hwnas predict`.", markup=False)
+    elif not profile.timer.rescale_subnets:
+        err_console.print(f"note: '{profile.name}' reads every figure as timed "
+                          "(`timer.rescale_subnets: false`), as its predictions are; compare "
+                          "them with `hwnas predict` on a quiet machine.", markup=False)
     else:
         err_console.print(f"note: no layer profile of '{profile.name}' in the store, so "
                           "figures are as timed only; `hwnas profile` makes them comparable "

@@ -23,12 +23,16 @@ plain statistic.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.measurement import pick_ms
 from hwnas.store import Record, Storage
+
+if TYPE_CHECKING:
+    from hwnas.hw_profiles import HardwareProfile
 
 Reference = dict[tuple[str, int, int], float]  # (workload name, width, kv heads) -> ms
 
@@ -109,16 +113,20 @@ def figure_ms(rec: Record, statistic: str, anchors: dict[str, Record]) -> float:
         ratio * statistic_ms(anchor, statistic)
 
 
-def profile_reference(store: Storage, hw: str, arch_key: str,
-                      statistic: str = "median") -> Reference:
-    """The layer profile's figure per (workload, width, kv heads); empty without a profile."""
-    recs = store.measurements(hw=hw, model=arch_key, kind="layer")
+def profile_reference(store: Storage, hw: HardwareProfile, arch_key: str) -> Reference:
+    """The layer profile's figure per (workload, width, kv heads), under the profile's
+    statistic; empty without a profile, and empty where the profile reads every record as
+    timed (`timer.rescale_subnets: false`), so that whole-subnet figures stay as timed, as
+    that profile's predictors take them."""
+    if not hw.timer.rescale_subnets:
+        return {}
+    recs = store.measurements(hw=hw.name, model=arch_key, kind="layer")
     anchors = group_anchors(recs)
     out: Reference = {}
     for r in recs:
         spec = r["spec"]
         out[Workload.from_dict(spec).name, int(spec["width"]), int(spec["kv_heads"])] = \
-            figure_ms(r, statistic, anchors)
+            figure_ms(r, hw.timer.statistic, anchors)
     return out
 
 

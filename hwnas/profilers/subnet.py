@@ -162,7 +162,7 @@ def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetS
         found.update(_time(hw, sn, specs, jobs, todo, backend, fp, fp_key, store,
                            quiet or quiet_for(hw.interference)))
     if footing is None and store is not None:
-        footing = profile_reference(store, hw.name, sn.arch.key(), hw.timer.statistic)
+        footing = profile_reference(store, hw, sn.arch.key())
     pre, dec = hw.primary_workloads
     out = []
     for i, spec in enumerate(specs):

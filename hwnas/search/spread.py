@@ -99,7 +99,7 @@ def footing(ev: RealEvaluator) -> Reference:
     the profiling run (what the latency predictor stands for)."""
     from hwnas.profilers.footing import profile_reference
 
-    return profile_reference(ev.store, ev.hw.name, ev.sn.arch.key(), ev.hw.timer.statistic)
+    return profile_reference(ev.store, ev.hw, ev.sn.arch.key())
 
 
 def time_batch(ev: RealEvaluator, specs: list[SubnetSpec],
