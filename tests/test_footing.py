@@ -13,6 +13,7 @@ import pytest
 from hwnas.hw_profiles.schema import TimerSettings
 from hwnas.profilers.footing import (
     MAX_GAP_S,
+    Footing,
     figure_ms,
     group_anchors,
     paired_ratio,
@@ -133,7 +134,7 @@ def test_a_subnet_record_is_read_run_by_run_against_the_reference_beside_it():
            "stamps": stamps,
            "reference": {"width": 1536, "kv_heads": 3, "times_ms": list(10 * speed),
                          "stamps": stamps}}
-    value, scale = rescaled_ms(rec, "median", {("prefill@128", 1536, 3): 10.0})
+    value, scale = rescaled_ms(rec, "median", Footing({("prefill@128", 1536, 3): 10.0}))
     assert value == pytest.approx(50.0)  # 5 reference layers' worth, at the profile's speed
     assert scale == pytest.approx(50.0 / 75.0)
 

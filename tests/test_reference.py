@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 from conftest import fake_profile_yaml
 
 from hwnas.hw_profiles import parse_profile
 from hwnas.predictors.data import load_profile_data
 from hwnas.profilers import measure_subnet, profile_layers
-from hwnas.profilers.footing import rescaled_ms
+from hwnas.profilers.footing import Footing, rescaled_ms
 from hwnas.store import Store
 
 
@@ -33,6 +34,7 @@ def test_subnet_records_carry_the_reference_layer(setup):
     ref = rec["reference"]
     assert ref["width"] == max(sn.space.width_choices)
     assert ref["kv_heads"] == max(sn.space.kv_choices) and len(ref["times_ms"]) >= 3
+    assert rec["model_reference"] == {}  # the whole model is timed beside only on request
     # the fake backend is deterministic: the reference beside the subnet equals the profile's
     layer = next(r for r in store.measurements(kind="layer")
                  if (r["spec"]["width"], r["spec"]["kv_heads"], r["spec"]["phase"],
@@ -53,12 +55,12 @@ def test_predictor_data_rescales_a_subnet_measured_on_a_slower_machine(setup):
     # the same record as if the machine had run at half speed when the subnet was measured
     rec = copy.deepcopy(store.measurements(kind="subnet")[0])
     reference = {(s.workload.name, s.width, s.kv_heads): s.ms for s in data.layers}
-    value, scale = rescaled_ms(rec, "median", reference)
+    value, scale = rescaled_ms(rec, "median", Footing(reference))
     slow = copy.deepcopy(rec)
     slow["times_ms"] = [2 * t for t in rec["times_ms"]]
     slow["median_ms"] = 2 * rec["median_ms"]
     slow["reference"]["times_ms"] = [2 * t for t in rec["reference"]["times_ms"]]
-    value2, scale2 = rescaled_ms(slow, "median", reference)
+    value2, scale2 = rescaled_ms(slow, "median", Footing(reference))
     assert value2 == pytest.approx(value) and scale2 == pytest.approx(scale / 2)
     assert any(value == pytest.approx(v) for v in before.values())
 
@@ -71,7 +73,7 @@ def test_a_record_without_reference_is_read_as_stored(setup):
     measure_subnet(hw, sn, sn.space.full(), store=store)
     rec = dict(store.measurements(kind="subnet")[0])
     rec["reference"] = {}
-    value, scale = rescaled_ms(rec, "min", {})
+    value, scale = rescaled_ms(rec, "min", Footing())
     assert scale is None and value == min(rec["times_ms"])
 
 
@@ -142,7 +144,7 @@ def test_a_profile_that_reads_records_as_timed_gets_figures_as_timed_everywhere(
     assert profile_reference(store, hw, sn.arch.key())  # the default reads the footing
     as_timed = hw.model_copy(update={"timer": hw.timer.model_copy(
         update={"rescale_subnets": False})})
-    assert profile_reference(store, as_timed, sn.arch.key()) == {}
+    assert profile_reference(store, as_timed, sn.arch.key()) == Footing()
     lat = measure_subnet(as_timed, sn, sn.space.full(), store=store)
     assert lat.profile_latency_ms is None and lat.speed == {}
     assert lat.comparable_ms == lat.latency_ms
@@ -159,3 +161,55 @@ def test_a_profile_that_reads_records_as_timed_gets_figures_as_timed_everywhere(
     assert json.loads(capsys.readouterr().out)["profile_latency_ms"] is None
     assert main(args) == 0
     assert "reads every figure as timed" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_profile_that_reads_subnets_against_the_whole_model_times_it_beside_them(
+        tmp_path, tiny_model_dir):
+    """`timer.subnet_reference: model`: every subnet group times the full model beside it;
+    a record's figure on the footing is its ratio to the full model beside it times the full
+    model's figure, which the first records fix."""
+    from hwnas.profilers.footing import MODEL_FIGURE_RECORDS, model_figures, profile_reference
+    from hwnas.supernet.supernet import Supernet
+
+    sn = Supernet.load(str(tiny_model_dir))
+    hw = parse_profile(fake_profile_yaml(timer={"subnet_reference": "model"}))
+    store = Store(tmp_path / "s.sqlite")
+    profile_layers(hw, sn, store)
+    spec = sn.space.sample(np.random.default_rng(0))
+    assert spec != sn.space.full()
+    lat = measure_subnet(hw, sn, spec, store=store)
+    recs = store.measurements(kind="subnet")
+    assert recs and all(len(r["model_reference"]["times_ms"]) >= 3 for r in recs)
+    assert all(len(r["model_reference"]["stamps"]) == len(r["model_reference"]["times_ms"])
+               for r in recs)
+    footing = profile_reference(store, hw, sn.arch.key())
+    assert set(footing.model) == set(lat.per_workload)
+    # the fake machine runs as when it was profiled: the figure on the footing is as timed
+    assert lat.profile_latency_ms == pytest.approx(lat.latency_ms, rel=0.1)
+
+    # a machine that ran twice as slow for the subnet and the full model beside it, while the
+    # reference layer did not slow down: read against the whole model, the figure holds
+    rec = copy.deepcopy(recs[0])
+    value, scale = rescaled_ms(rec, "median", footing)
+    slow = copy.deepcopy(rec)
+    slow["times_ms"] = [2 * t for t in rec["times_ms"]]
+    slow["median_ms"] = 2 * rec["median_ms"]
+    slow["model_reference"]["times_ms"] = [2 * t for t in rec["model_reference"]["times_ms"]]
+    value2, scale2 = rescaled_ms(slow, "median", footing)
+    assert value2 == pytest.approx(value) and scale2 == pytest.approx(scale / 2)
+    # read against the layer alone (a profile that does not read the model) it would not
+    assert rescaled_ms(slow, "median", Footing(footing.layers))[0] == pytest.approx(
+        2 * rescaled_ms(rec, "median", Footing(footing.layers))[0], rel=0.01)
+
+    # the first records fix the full model's figure: a later, slower one does not move it
+    later = copy.deepcopy(rec)
+    later["measured_at"] = rec["measured_at"] + 1
+    later["model_reference"]["times_ms"] = [3 * t for t in rec["model_reference"]["times_ms"]]
+    first = [copy.deepcopy(rec) for _ in range(MODEL_FIGURE_RECORDS)]
+    assert model_figures([*first, later], footing.layers) == model_figures(first,
+                                                                           footing.layers)
+    assert model_figures([later], footing.layers) != model_figures(first, footing.layers)
+
+    data = load_profile_data(store, hw.name, sn.arch.key(), "tiny",
+                             subnet_reference="model")
+    assert data.speed_scales and all(abs(s - 1) < 0.1 for s in data.speed_scales)

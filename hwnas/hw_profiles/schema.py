@@ -164,6 +164,15 @@ class TimerSettings(_Frozen):
     # held-out primary MAPE from 6.9% to 2.1% (benchmarks/bench_footing.py). false: read
     # every record as timed
     rescale_subnets: bool = True
+    # what whole-subnet records are read against: "layer", the reference layer above (its
+    # figure in the layer profile is the footing); "model", the full model timed beside every
+    # subnet at each workload, its figure on the footing taken from the store's first
+    # records (`hwnas.profilers.footing.model_figures`). A whole model and a layer chain can
+    # feel the machine differently: on OpenVINO's decode step here, 5 subnets timed in 5
+    # processes spread by 12% as timed, 7% against the layer and 0.7-2.3% against the full
+    # model (the ratio is what is stable). It costs one more export (ONNX backends) and
+    # about twice the timing of every subnet group.
+    subnet_reference: Literal["layer", "model"] = "layer"
 
     @model_validator(mode="after")
     def _runs_order(self) -> TimerSettings:

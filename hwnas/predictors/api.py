@@ -127,7 +127,8 @@ def train(t: HardwareTarget, store: Storage, *, seed: int = 0, tasks: list[str] 
 
     statistic = statistic or t.hw.timer.statistic
     data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic,
-                             t.hw.timer.rescale_subnets)
+                             t.hw.timer.rescale_subnets,
+                             t.hw.timer.subnet_reference)
     train_subnets, _ = ho.split_subnets(t.space, data.subnets, 0)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, train_subnets, seed)
     latency_dir = None
@@ -301,7 +302,8 @@ def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
 
     statistic = statistic or t.hw.timer.statistic
     data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic,
-                             t.hw.timer.rescale_subnets)
+                             t.hw.timer.rescale_subnets,
+                             t.hw.timer.subnet_reference)
     train_subnets, held = ho.split_subnets(t.space, data.subnets, n_holdout)
     need = {t.primary.prefill.name, t.primary.decode.name}
     held = [s for s in held if need <= set(s.per_workload)]

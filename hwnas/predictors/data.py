@@ -20,9 +20,11 @@ from hwnas.errors import InputError
 from hwnas.evaluation.result import score_of
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.footing import (
+    Footing,
     Reference,
     figure_ms,
     group_anchors,
+    model_figures,
     noisy_as_read,
     rescaled_ms,
     statistic_ms,
@@ -120,14 +122,17 @@ def _profile_hint(hw: str, model: str) -> str:
 
 
 def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
-                      statistic: str = "median", rescale: bool = True) -> ProfileData:
+                      statistic: str = "median", rescale: bool = True,
+                      subnet_reference: str = "layer") -> ProfileData:
     """Layer, fixed-part and subnet measurements of profile `hw` for model shape `arch_key`.
 
     `rescale`: every figure is read against the reference layer timed beside it
     (`hwnas.profilers.footing`): profile records run by run against their group's reference
     (`figure_ms`), whole-subnet figures put on the layer profile's footing (`rescaled_ms`). A
     machine that ran slower or faster during one record, or when a subnet was measured than
-    when the layers were profiled, then does not read as predictor error."""
+    when the layers were profiled, then does not read as predictor error.
+    `subnet_reference` (the profile's `timer.subnet_reference`): "model" reads whole subnets
+    against the full model timed beside them (`Footing.model`)."""
     layer_recs = store.measurements(hw=hw, model=arch_key, kind="layer")
     if not layer_recs:
         raise InputError(f"no layer measurements in the store for hardware profile '{hw}' and "
@@ -152,7 +157,9 @@ def load_profile_data(store: Storage, hw: str, arch_key: str, model: str,
     reference: Reference = {(s.workload.name, s.width, s.kv_heads): s.ms for s in layers}
     scales: list[float] = []
     subnet_recs = store.measurements(hw=hw, model=arch_key, kind="subnet")
-    subnets = subnet_samples(subnet_recs, statistic, reference if rescale else None, scales)
+    footing = None if not rescale else Footing(
+        reference, model_figures(subnet_recs, reference) if subnet_reference == "model" else {})
+    subnets = subnet_samples(subnet_recs, statistic, footing, scales)
     return ProfileData(hw=hw, arch_key=arch_key, layers=layers, fixed_ms=fixed_ms,
                        subnets=subnets, fingerprint=_common_fingerprint(layer_recs),
                        data_hash=_hash(layer_recs) + ("" if statistic == "median" else
@@ -192,20 +199,20 @@ def load_subnet_samples(store: Storage, hw: str, arch_key: str,
 
 
 def subnet_samples(recs: list[Record], statistic: str = "median",
-                   reference: Reference | None = None,
+                   footing: Footing | None = None,
                    scales: list[float] | None = None) -> tuple[SubnetSample, ...]:
-    """Whole-subnet records as figures per workload; with `reference` (the layer profile's
-    figure per (workload, width, kv)), each put on the layer profile's footing
-    (`rescaled_ms`), the scales used appended to `scales`."""
+    """Whole-subnet records as figures per workload; with a `footing` (the layer profile's
+    figure per (workload, width, kv), the full model's per workload), each put on the layer
+    profile's footing (`rescaled_ms`), the scales used appended to `scales`."""
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in recs:
         spec = r["spec"]
         if not spec.get("subnet"):
             continue
-        if reference is None:
+        if footing is None:
             value = statistic_ms(r, statistic)
         else:
-            value, scale = rescaled_ms(r, statistic, reference)
+            value, scale = rescaled_ms(r, statistic, footing)
             if scale is not None and scales is not None:
                 scales.append(scale)
         per[spec["subnet"]][Workload.from_dict(spec).name].append(value)

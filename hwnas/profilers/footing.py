@@ -22,7 +22,9 @@ plain statistic.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +37,23 @@ if TYPE_CHECKING:
     from hwnas.hw_profiles import HardwareProfile
 
 Reference = dict[tuple[str, int, int], float]  # (workload name, width, kv heads) -> ms
+
+
+@dataclass(frozen=True)
+class Footing:
+    """What puts whole-subnet figures on the layer profile's footing: the profile's figure per
+    (workload, width, kv heads) (`layers`), and, for a profile that reads subnets against the
+    whole model (`timer.subnet_reference: model`), the full model's figure per workload on
+    that footing (`model`, `model_figures`). Empty: figures stay as timed."""
+
+    layers: Reference = field(default_factory=dict)
+    model: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.layers)
+
+
+MODEL_FIGURE_RECORDS = 10  # the full model's figure is read from this many first records
 
 
 def statistic_ms(rec: Record, statistic: str = "median") -> float:
@@ -113,13 +132,14 @@ def figure_ms(rec: Record, statistic: str, anchors: dict[str, Record]) -> float:
         ratio * statistic_ms(anchor, statistic)
 
 
-def profile_reference(store: Storage, hw: HardwareProfile, arch_key: str) -> Reference:
+def profile_reference(store: Storage, hw: HardwareProfile, arch_key: str) -> Footing:
     """The layer profile's figure per (workload, width, kv heads), under the profile's
-    statistic; empty without a profile, and empty where the profile reads every record as
-    timed (`timer.rescale_subnets: false`), so that whole-subnet figures stay as timed, as
-    that profile's predictors take them."""
+    statistic, and the full model's figures where the profile reads subnets against it;
+    empty without a profile, and empty where the profile reads every record as timed
+    (`timer.rescale_subnets: false`), so that whole-subnet figures stay as timed, as that
+    profile's predictors take them."""
     if not hw.timer.rescale_subnets:
-        return {}
+        return Footing()
     recs = store.measurements(hw=hw.name, model=arch_key, kind="layer")
     anchors = group_anchors(recs)
     out: Reference = {}
@@ -127,18 +147,52 @@ def profile_reference(store: Storage, hw: HardwareProfile, arch_key: str) -> Ref
         spec = r["spec"]
         out[Workload.from_dict(spec).name, int(spec["width"]), int(spec["kv_heads"])] = \
             figure_ms(r, hw.timer.statistic, anchors)
-    return out
+    if hw.timer.subnet_reference != "model":
+        return Footing(out)
+    subnets = store.measurements(hw=hw.name, model=arch_key, kind="subnet")
+    return Footing(out, model_figures(subnets, out))
 
 
-def rescaled_ms(rec: Record, statistic: str, reference: Reference) -> tuple[float, float | None]:
-    """A whole-subnet record's figure on the layer profile's footing: its value times the
-    profile's reference layer over the same layer timed beside it (both under `statistic`).
-    Returns (value, scale); scale is None (value as stored) without a usable reference."""
+def model_figures(subnet_recs: Iterable[Record], layers: Reference) -> dict[str, float]:
+    """Per workload, the full model's figure on the layer profile's footing: in each of the
+    first `MODEL_FIGURE_RECORDS` whole-subnet records (by when they were taken) that carry
+    both references, the full model's runs read run by run against the reference layer's runs
+    beside them, times the layer's figure in the profile; the median of those. The first
+    records fix it, so records added later do not move the footing of earlier ones."""
+    per: dict[str, list[float]] = defaultdict(list)
+    ordered = sorted(subnet_recs, key=lambda r: (float(r.get("measured_at") or 0.0),
+                                                 str(r["spec"].get("subnet"))))
+    for r in ordered:
+        model, ref = r.get("model_reference") or {}, r.get("reference") or {}
+        name = Workload.from_dict(r["spec"]).name
+        base = layers.get((name, ref.get("width"), ref.get("kv_heads")))  # type: ignore[arg-type]
+        if base is None or not model.get("times_ms") or len(per[name]) >= MODEL_FIGURE_RECORDS:
+            continue
+        ratio = paired_ratio(model["times_ms"], model.get("stamps") or (),
+                             ref.get("times_ms") or (), ref.get("stamps") or ())
+        if ratio is not None:
+            per[name].append(ratio * base)
+    return {name: float(np.median(v)) for name, v in per.items()}
+
+
+def rescaled_ms(rec: Record, statistic: str, footing: Footing) -> tuple[float, float | None]:
+    """A whole-subnet record's figure on the layer profile's footing: read run by run against
+    the full model timed beside it, times the full model's figure (`Footing.model`), where
+    the footing has one and the record carries the full model's runs; else its value times
+    the profile's reference layer over the same layer timed beside it (both under
+    `statistic`). Returns (value, scale); scale is None (value as stored) without a usable
+    reference."""
     value = statistic_ms(rec, statistic)
+    name = Workload.from_dict(rec["spec"]).name
+    model, whole = rec.get("model_reference") or {}, footing.model.get(name)
+    if whole is not None and model.get("times_ms") and value > 0:
+        ratio = paired_ratio(rec["times_ms"], rec.get("stamps") or (), model["times_ms"],
+                             model.get("stamps") or ())
+        if ratio is not None:
+            return ratio * whole, ratio * whole / value
     ref = rec.get("reference") or {}
     times = ref.get("times_ms") or ()
-    key = (Workload.from_dict(rec["spec"]).name, ref.get("width"), ref.get("kv_heads"))
-    base = reference.get(key)  # type: ignore[arg-type]
+    base = footing.layers.get((name, ref.get("width"), ref.get("kv_heads")))  # type: ignore[arg-type]
     if not times or base is None:
         return value, None
     ratio = paired_ratio(rec["times_ms"], rec.get("stamps") or (), times,

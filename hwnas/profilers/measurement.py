@@ -93,6 +93,9 @@ class Measurement:
     reference: dict[str, object] = field(default_factory=dict)  # whole subnets: the
     # full-width layer (width, kv_heads, units, times_ms) timed in context beside them, in
     # the same group, so a figure can be put on the layer profile's footing
+    model_reference: dict[str, object] = field(default_factory=dict)  # whole subnets, where
+    # the profile reads them against the whole model (`timer.subnet_reference: model`): the
+    # full model (times_ms, stamps) timed beside them in the same group
     stamps: tuple[float, ...] = ()  # per time: when its call started (`time.monotonic()`
     # of the timing process), to pair it with the reference runs beside it (`footing`)
     group: str = ""  # the timed group it came from: stamps pair only within one group
@@ -131,6 +134,7 @@ class Measurement:
                 "remeasured": self.remeasured, "units": self.units,
                 "interference": self.interference, "busy": self.busy,
                 "measured_at": self.measured_at, "reference": self.reference,
+                "model_reference": self.model_reference,
                 "stamps": list(self.stamps), "group": self.group}
 
     @classmethod
@@ -141,4 +145,5 @@ class Measurement:
                    remeasured=d.get("remeasured", 0), units=d.get("units", 1),
                    interference=d.get("interference", {}),
                    measured_at=d.get("measured_at", 0.0), reference=d.get("reference", {}),
+                   model_reference=d.get("model_reference", {}),
                    stamps=tuple(d.get("stamps", ())), group=d.get("group", ""))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from hwnas.executors import Executor, Job, Outcome
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
-from hwnas.profilers.footing import Reference
+from hwnas.profilers.footing import Footing
 from hwnas.profilers.interference import quiet_for
 from hwnas.profilers.jobs import Job as TimedJob
 from hwnas.profilers.jobs import base_spec, plan
@@ -187,7 +187,7 @@ def time_subnets(hw: HardwareProfile, model: str, dtype: str, specs: list[Subnet
                  workloads_: str, known: dict[str, Record], fresh: bool = False,
                  lock: str | None = None, force: bool = False,
                  backend: Backend | None = None,
-                 footing: Reference | None = None) -> SubnetTiming:
+                 footing: Footing | None = None) -> SubnetTiming:
     """Job: `measure_subnets` on this worker (the supernet loaded by name, once per process),
     holding the timing lock `lock` (`--timing-lock`) if given. Records the driver already has
     (`known`) are reused and new ones come back as writes; `fresh`: all timed anew, together,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypedDict
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.hw_profiles.workload import Workload
 from hwnas.profilers.backends import Backend, backend_for, machine_fingerprint
-from hwnas.profilers.footing import Reference, profile_reference, rescaled_ms
+from hwnas.profilers.footing import Footing, profile_reference, rescaled_ms
 from hwnas.profilers.interference import MachineLoad, Quiet, quiet_for
 from hwnas.profilers.jobs import base_spec, workloads
 from hwnas.profilers.measurement import Measurement, TimingSpec
@@ -115,7 +115,7 @@ def measure_subnet(hw: HardwareProfile | str, sn: Supernet, spec: SubnetSpec,
                    store: Storage | None = None, workloads_: str = "all",
                    force: bool = False, backend: Backend | None = None,
                    quiet: Quiet | None = None,
-                   footing: Reference | None = None) -> SubnetLatency:
+                   footing: Footing | None = None) -> SubnetLatency:
     """Time `spec` cut from `sn` on `hw`. `workloads_`: "all" of the profile's workloads or
     only the two the "primary" metric needs."""
     return measure_subnets(hw, sn, [spec], store, workloads_, force, backend, quiet,
@@ -126,7 +126,7 @@ def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetS
                     store: Storage | None = None, workloads_: str = "all",
                     force: bool = False, backend: Backend | None = None,
                     quiet: Quiet | None = None,
-                    footing: Reference | None = None) -> list[SubnetLatency]:
+                    footing: Footing | None = None) -> list[SubnetLatency]:
     """Time several subnets in one interleaved group (round-robin, so that a slow spell of a
     shared machine falls on all of them alike and their ratios stay fair). Records found in
     `store` are reused (marked `cached`); new ones are stored. Before timing, the machine is
@@ -169,7 +169,7 @@ def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetS
         ms = tuple(found[i, k] for k in range(len(chosen)))
         per = {w.name: m.value_ms(hw.timer.statistic) for w, m in zip(chosen, ms, strict=True)}
         latency = hw.primary.compose(per[pre], per.get(dec, 0.0))
-        footed, speed = _on_footing(ms, hw.timer.statistic, footing or {})
+        footed, speed = _on_footing(ms, hw.timer.statistic, footing or Footing())
         out.append(SubnetLatency(hw.name, spec.to_json(), spec.key(), latency,
                                  hw.primary.describe(), per, ms,
                                  tuple((i, k) in cached for k in range(len(chosen))),
@@ -181,7 +181,7 @@ def measure_subnets(hw: HardwareProfile | str, sn: Supernet, specs: list[SubnetS
 
 
 def _on_footing(ms: tuple[Measurement, ...], statistic: str,
-                footing: Reference) -> tuple[dict[str, float], dict[str, float]]:
+                footing: Footing) -> tuple[dict[str, float], dict[str, float]]:
     """Per workload, the figure on the profile's footing and the machine's speed beside it
     (only the workloads whose record has a usable reference)."""
     footed, speed = {}, {}
@@ -219,7 +219,9 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
           quiet: Quiet) -> dict[tuple[int, int], Measurement]:
     """Time the `todo` (subnet, workload) pairs interleaved, with one reference per workload:
     the full-width layer timed in context as the profile times it, so that a record can be
-    put on the layer profile's footing (`Measurement.reference`), whenever it was taken."""
+    put on the layer profile's footing (`Measurement.reference`), whenever it was taken; and,
+    where the profile reads subnets against the whole model (`timer.subnet_reference:
+    model`), the full model at each workload beside them (`Measurement.model_reference`)."""
     from hwnas.profilers import programs
 
     backend.setup(hw)
@@ -230,6 +232,9 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
     ref_workloads = sorted({k for _, k in todo})
     refs = _references(hw, sn, backend, [jobs[todo[0][0]][k] for k in ref_workloads])
     runnables += [r for _, r in refs]
+    wholes = _model_references(hw, sn, backend, [jobs[todo[0][0]][k] for k in ref_workloads]) \
+        if hw.timer.subnet_reference == "model" else []
+    runnables += wholes
     quiet.before_group(f"timing {len(specs)} subnet(s)")
     before = backend.telemetry(hw)
     started = quiet.reader()
@@ -256,12 +261,15 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
         reference: dict[str, object] = {} if r not in timed else {
             "width": ref_spec.width, "kv_heads": ref_spec.kv_heads, "units": ref_run.units,
             "times_ms": list(timed[r].times_ms), "stamps": list(timed[r].stamps)}
+        w = len(todo) + len(refs) + j
+        model_reference: dict[str, object] = {} if not wholes or w not in timed else {
+            "times_ms": list(timed[w].times_ms), "stamps": list(timed[w].stamps)}
         m = Measurement(spec=jobs[i][k], times_ms=timed[n].times_ms, fingerprint=fingerprint,
                         noise_threshold=hw.timer.noise_threshold,
                         remeasured=timed[n].attempts - 1,
                         interference=dict(loads[n].to_dict(hw.interference)),
                         measured_at=time.time(), reference=reference,
-                        stamps=timed[n].stamps)
+                        model_reference=model_reference, stamps=timed[n].stamps)
         out[i, k] = m
         if store is not None:
             store.put_measurement(jobs[i][k].key(fp_key), hw=hw.name, model=sn.arch.key(),
@@ -305,6 +313,38 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
     while len(_REFERENCES) > max(REFERENCES_KEPT, len(keys)):
         _REFERENCES.popitem(last=False)  # the least recently used
     return [_REFERENCES[k] for k in keys]
+
+
+_MODEL_REFERENCES: OrderedDict[tuple[str, str, str, TimingSpec], Runnable] = OrderedDict()
+MODEL_REFERENCES_KEPT = 4  # prepared full models held per process (a profile's workloads):
+# each holds a whole model's weights
+
+
+def _model_references(hw: HardwareProfile, sn: Supernet, backend: Backend,
+                      subnet_specs: list[TimingSpec]) -> list[Runnable]:
+    """For each workload (given by one subnet job at it), the full model's program as a
+    whole subnet is timed, prepared once per process, backend kind, profile, model shape and
+    workload (an ONNX export of a whole model is slow), the least recently used dropped."""
+    import dataclasses
+
+    from hwnas.profilers import programs
+
+    full = sn.space.full()
+    specs = [dataclasses.replace(job, subnet=full.to_json()) for job in subnet_specs]
+    keys = [(backend_identity(backend), hw.model_dump_json(), sn.arch.key(), spec)
+            for spec in specs]
+    missing = [(k, spec) for k, spec in zip(keys, specs, strict=True)
+               if k not in _MODEL_REFERENCES]
+    if missing:
+        model = sn.extract(full)
+        for key, spec in missing:
+            _MODEL_REFERENCES[key] = backend.prepare(
+                programs.subnet_program(model, sn.arch, full.kv_heads, spec), hw)
+    for k in keys:
+        _MODEL_REFERENCES.move_to_end(k)
+    while len(_MODEL_REFERENCES) > max(MODEL_REFERENCES_KEPT, len(keys)):
+        _MODEL_REFERENCES.popitem(last=False)
+    return [_MODEL_REFERENCES[k] for k in keys]
 
 
 def backend_identity(backend: Backend) -> str:

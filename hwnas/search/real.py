@@ -56,7 +56,8 @@ def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder
         return persist.load_latency(folder, None, False)
     t = resolve_target(hw, model)
     data = load_profile_data(store, t.hw.name, t.arch_key, model, t.hw.timer.statistic,
-                             t.hw.timer.rescale_subnets)
+                             t.hw.timer.rescale_subnets,
+                             t.hw.timer.subnet_reference)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, data.subnets, seed)
     persist.save_latency(bundle, folder, t.hw.to_dict(), model)
     return persist.load_latency(folder, None, False)

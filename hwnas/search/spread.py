@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from hwnas.evaluation import EvalTarget
     from hwnas.executors import Executor
     from hwnas.hw_profiles import HardwareProfile
-    from hwnas.profilers.footing import Reference
+    from hwnas.profilers.footing import Footing
     from hwnas.profilers.scaleout import SubnetTiming
     from hwnas.profilers.subnet import SubnetLatency
     from hwnas.search.config import SearchConfig
@@ -94,7 +94,7 @@ def _measure_here(ev: RealEvaluator, group: list[SubnetSpec],
                                     workloads_="primary", footing=footing(ev)))
 
 
-def footing(ev: RealEvaluator) -> Reference:
+def footing(ev: RealEvaluator) -> Footing:
     """The layer profile's reference figures, which put every timed figure on the footing of
     the profiling run (what the latency predictor stands for)."""
     from hwnas.profilers.footing import profile_reference
