@@ -274,5 +274,8 @@ def test_report_warns_when_measurements_are_noisy(env):
     fill_all(store, t.hw, n_holdout=8, n_train=4, noise=0.5)
     r = api.report(t, store, n_holdout=8, efficiency=False)
     assert any(n.startswith("WARNING") and "noisy" in n for n in r.notes)
+    # no record was flagged busy: the warning does not blame other work on the machine
+    noisy = next(n for n in r.notes if "noisy" in n)
+    assert "runtime's own" in noisy and "was busy" not in noisy
     from hwnas.predictors.markdown import render
     assert "> WARNING" in render(r)

@@ -239,7 +239,7 @@ def measure_cmd(
     --no-store (the layer profile is still read for the footing; nothing is written)."""
     from hwnas.paths import store_path
     from hwnas.profilers import measure_subnet
-    from hwnas.profilers.footing import profile_reference
+    from hwnas.profilers.footing import BESIDE, profile_reference
     from hwnas.profilers.subnet import SubnetLatency
     from hwnas.store import open_store
     from hwnas.supernet import SubnetSpec
@@ -277,8 +277,9 @@ def measure_cmd(
     table(f"subnet {res.subnet_key} on {res.hw}", cols, rows)
     if footed:
         err_console.print("note: 'at profile speed' puts each figure on the footing of this "
-                          "profile's layer profiling run, by the reference layer timed beside "
-                          "it; compare it with `hwnas predict`.", markup=False)
+                          f"profile's layer profiling run, by "
+                          f"{BESIDE[profile.timer.subnet_reference]} timed beside it; compare "
+                          "it with `hwnas predict`.", markup=False)
     elif not profile.timer.rescale_subnets:
         err_console.print(f"note: '{profile.name}' reads every figure as timed "
                           "(`timer.rescale_subnets: false`), as its predictions are; compare "

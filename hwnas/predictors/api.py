@@ -26,6 +26,7 @@ from hwnas.predictors.data import (
     load_subnet_samples,
 )
 from hwnas.predictors.estimators import AccuracyPredictor
+from hwnas.profilers.footing import BESIDE
 from hwnas.store import Storage
 from hwnas.supernet.arch import ArchInfo, arch_info
 from hwnas.supernet.space import SearchSpace, SubnetSpec
@@ -317,17 +318,22 @@ def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
     notes = [f"latency statistic of every record (layers and held-out subnets alike): "
              f"{statistic}"]
     if max(data.noisy_layers, data.noisy_subnets) > 0.2:
+        busy = max(data.busy_layers, data.busy_subnets) > 0
+        cause = ("the machine was busy while measuring" if busy else
+                 "no record was timed beside other work beyond the profile's interference "
+                 "limits, so the spread is the runtime's own or the host's")
         notes.append(f"WARNING: {data.noisy_layers:.0%} of the layer records and "
                      f"{data.noisy_subnets:.0%} of the whole-subnet records are noisy (the "
                      "IQR/median of their runs, as their figures read them, above the "
-                     "profile's threshold): the machine was busy while measuring. These "
-                     "figures describe that noise more than the predictors; re-measure on a "
-                     "quiet machine into a fresh store (`hwnas --cache-dir DIR profile ...`, "
-                     "then `hwnas --cache-dir DIR predictors report --measure`)")
+                     f"profile's threshold): {cause}. These figures may describe that noise "
+                     "more than the predictors; re-measure on a quiet machine into a fresh "
+                     "store (`hwnas --cache-dir DIR profile ...`, then `hwnas --cache-dir DIR "
+                     "predictors report --measure`)")
     if data.speed_scales:
         sc = sorted(data.speed_scales)
-        notes.append(f"whole-subnet figures put on the layer profile's footing by the "
-                     f"reference layer timed beside them ({len(sc)} records; scale median "
+        notes.append(f"whole-subnet figures put on the layer profile's footing by "
+                     f"{BESIDE[t.hw.timer.subnet_reference]} timed beside them "
+                     f"({len(sc)} records; scale median "
                      f"{sc[len(sc) // 2]:.3f}, range {sc[0]:.3f}-{sc[-1]:.3f}); "
                      "`timer.rescale_subnets: false` in the profile turns this off")
     if max(data.busy_layers, data.busy_subnets) > 0:

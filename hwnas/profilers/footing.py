@@ -18,6 +18,13 @@ its time over the reference's time at that moment (the nearest reference runs), 
 reference's own figure. The machine's drift during the group then cancels out of every figure,
 the layer profile's included (`figure_ms`); records without stamps (older ones) keep their
 plain statistic.
+
+A whole model and a layer chain can feel the machine differently (OpenVINO's decode step here:
+the reference layer follows the whole model's slow and fast spells only partly). A profile
+with `timer.subnet_reference: model` therefore also times the full model beside every subnet
+group (`Measurement.model_reference`): a record's figure is then its ratio to the full model
+beside it, run by run, times the full model's own figure on the layer profile's footing
+(`model_figures`, read from the store's first records and fixed by them).
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ class Footing:
 
 
 MODEL_FIGURE_RECORDS = 10  # the full model's figure is read from this many first records
+BESIDE = {"layer": "the reference layer", "model": "the full model"}  # what a profile's
+# whole-subnet records are read against (`timer.subnet_reference`), in words
 
 
 def statistic_ms(rec: Record, statistic: str = "median") -> float:
