@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from hwnas.hw_profiles import HardwareProfile, check_pinned, load_profile
 from hwnas.hw_profiles.workload import Workload
@@ -230,9 +230,10 @@ def _time(hw: HardwareProfile, sn: Supernet, specs: list[SubnetSpec],
         backend.prepare(programs.subnet_program(models[i], sn.arch, specs[i].kv_heads,
                                                 jobs[i][k]), hw) for i, k in todo]
     ref_workloads = sorted({k for _, k in todo})
-    refs = _references(hw, sn, backend, [jobs[todo[0][0]][k] for k in ref_workloads])
+    ref_jobs = [jobs[todo[0][0]][k] for k in ref_workloads]
+    refs = _references(hw, sn, backend, ref_jobs)
     runnables += [r for _, r in refs]
-    wholes = _model_references(hw, sn, backend, [jobs[todo[0][0]][k] for k in ref_workloads]) \
+    wholes = _model_references(hw, sn, backend, ref_jobs) \
         if hw.timer.subnet_reference == "model" else []
     runnables += wholes
     quiet.before_group(f"timing {len(specs)} subnet(s)")
@@ -308,10 +309,7 @@ def _references(hw: HardwareProfile, sn: Supernet, backend: Backend,
             for key, spec in missing:
                 prog = programs.layer_program(sn.arch, config, chain, spec)
                 _REFERENCES[key] = (spec, PerUnit(backend.prepare(prog, hw), prog.units))
-    for k in keys:
-        _REFERENCES.move_to_end(k)
-    while len(_REFERENCES) > max(REFERENCES_KEPT, len(keys)):
-        _REFERENCES.popitem(last=False)  # the least recently used
+    _keep_recent(_REFERENCES, keys, REFERENCES_KEPT)
     return [_REFERENCES[k] for k in keys]
 
 
@@ -340,11 +338,17 @@ def _model_references(hw: HardwareProfile, sn: Supernet, backend: Backend,
         for key, spec in missing:
             _MODEL_REFERENCES[key] = backend.prepare(
                 programs.subnet_program(model, sn.arch, full.kv_heads, spec), hw)
-    for k in keys:
-        _MODEL_REFERENCES.move_to_end(k)
-    while len(_MODEL_REFERENCES) > max(MODEL_REFERENCES_KEPT, len(keys)):
-        _MODEL_REFERENCES.popitem(last=False)
+    _keep_recent(_MODEL_REFERENCES, keys, MODEL_REFERENCES_KEPT)
     return [_MODEL_REFERENCES[k] for k in keys]
+
+
+def _keep_recent(cache: OrderedDict[Any, Any], keys: list[Any], kept: int) -> None:
+    """Mark `keys` as just used and drop the least recently used entries beyond `kept`
+    (never one of `keys`)."""
+    for k in keys:
+        cache.move_to_end(k)
+    while len(cache) > max(kept, len(keys)):
+        cache.popitem(last=False)
 
 
 def backend_identity(backend: Backend) -> str:
