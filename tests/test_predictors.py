@@ -110,10 +110,9 @@ def test_save_load_round_trip_is_identical(env):
     t, store = env
     fill_all(store, t.hw, n_holdout=5, n_train=6)
     out = api.train(t, store)
-    from hwnas.predictors.data import load_profile_data
     from hwnas.predictors.holdout import holdout_specs, split_subnets
     from hwnas.predictors.train import train_latency
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, t.hw.timer.statistic)
+    data = api.profile_data(t, store)
     train_subnets, _ = split_subnets(t.space, data.subnets, 0)
     fresh = train_latency(t.hw.name, t.space, "fp32", t.primary, data, train_subnets)
     loaded = persist.load_latency(persist.latency_dir(t.hw.name, t.arch_key))

@@ -21,6 +21,7 @@ from hwnas.predictors.composed import ComposedLatency, Overhead
 from hwnas.predictors.data import (
     AccuracySample,
     Primary,
+    ProfileData,
     load_accuracy_samples,
     load_profile_data,
     load_subnet_samples,
@@ -120,6 +121,16 @@ class TrainResult:
         return out
 
 
+def profile_data(t: HardwareTarget, store: Storage, statistic: str | None = None
+                 ) -> ProfileData:
+    """The target's profile measurements, read as its timer says (`timer.statistic` unless
+    `statistic` is given, `timer.rescale_subnets`, `timer.subnet_reference`)."""
+    timer = t.hw.timer
+    return load_profile_data(store, t.hw.name, t.arch_key, t.model,
+                             statistic or timer.statistic, timer.rescale_subnets,
+                             timer.subnet_reference)
+
+
 def train(t: HardwareTarget, store: Storage, *, seed: int = 0, tasks: list[str] | None = None,
           save: bool = True, statistic: str | None = None) -> TrainResult:
     """Train the latency predictor (and the accuracy predictor when evaluations exist).
@@ -127,9 +138,7 @@ def train(t: HardwareTarget, store: Storage, *, seed: int = 0, tasks: list[str] 
     from hwnas.predictors.train import train_accuracy, train_latency
 
     statistic = statistic or t.hw.timer.statistic
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic,
-                             t.hw.timer.rescale_subnets,
-                             t.hw.timer.subnet_reference)
+    data = profile_data(t, store, statistic)
     train_subnets, _ = ho.split_subnets(t.space, data.subnets, 0)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, train_subnets, seed)
     latency_dir = None
@@ -302,9 +311,7 @@ def report(t: HardwareTarget, store: Storage, *, n_holdout: int = 50,
     from hwnas.predictors import report as rp
 
     statistic = statistic or t.hw.timer.statistic
-    data = load_profile_data(store, t.hw.name, t.arch_key, t.model, statistic,
-                             t.hw.timer.rescale_subnets,
-                             t.hw.timer.subnet_reference)
+    data = profile_data(t, store, statistic)
     train_subnets, held = ho.split_subnets(t.space, data.subnets, n_holdout)
     need = {t.primary.prefill.name, t.primary.decode.name}
     held = [s for s in held if need <= set(s.per_workload)]

@@ -48,16 +48,13 @@ def latency_bundle(hw: HardwareProfile | str, model: str, store: Storage, folder
     """The profile's layer-composed latency predictor: loaded from the run's folder, or
     trained from the store's layer measurements and saved there."""
     from hwnas.predictors import persist
-    from hwnas.predictors.api import resolve_target
-    from hwnas.predictors.data import load_profile_data
+    from hwnas.predictors.api import profile_data, resolve_target
     from hwnas.predictors.train import train_latency
 
     if (folder / persist.SIDECAR).is_file():
         return persist.load_latency(folder, None, False)
     t = resolve_target(hw, model)
-    data = load_profile_data(store, t.hw.name, t.arch_key, model, t.hw.timer.statistic,
-                             t.hw.timer.rescale_subnets,
-                             t.hw.timer.subnet_reference)
+    data = profile_data(t, store)
     bundle = train_latency(t.hw.name, t.space, t.hw.dtype, t.primary, data, data.subnets, seed)
     persist.save_latency(bundle, folder, t.hw.to_dict(), model)
     return persist.load_latency(folder, None, False)
