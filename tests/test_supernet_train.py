@@ -60,14 +60,44 @@ def test_view_equals_the_extracted_subnet(tiny_dir):
     assert (sn.model(ids).logits - full).abs().max() == 0
 
 
-def test_a_few_steps_lower_the_distillation_loss(tiny_dir, text_file, tmp_path):
-    # uniform drops: on a tiny random model the influence sampler's subnets start near the
-    # full network (KL about 0.02), too close for a clear fall in 12 steps
-    res = train(_cfg(tiny_dir, tmp_path / "o", text_file, steps=12, random_subnets=1,
+@pytest.fixture
+def peaked_dir(tmp_path):
+    """A tiny model whose weights are scaled up tenfold: its next-token distributions are
+    peaked, so its subnets start far from it (mean KL about 1.4 nats; a tiny model at its
+    initial scale predicts nearly uniform distributions, 0.006 nats apart)."""
+    from tests.conftest import char_tokenizer, tiny_model
+
+    model = tiny_model(heads=4, kv_heads=2, vocab=98, layers=4)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" not in name:
+                p.mul_(10.0)
+    path = tmp_path / "peaked"
+    model.save_pretrained(path)
+    char_tokenizer().save_pretrained(path)
+    return path
+
+
+def _subnet_gap(base_dir, model_dir, n=6):
+    """Mean KL from the base model to `n` fixed random subnets of `model_dir`, on text that
+    is not in the training file."""
+    from hwnas.supernet.train.loop import kd_loss, teacher_targets
+
+    base, sn = Supernet.load(str(base_dir)), Supernet.load(str(model_dir))
+    ids = base.tokenizer("A purple number 4 is kept here, and the grey one 97 is not.",
+                         return_tensors="pt").input_ids
+    rng = np.random.default_rng(0)
+    specs = [base.space.sample(rng) for _ in range(n)]
+    with torch.no_grad():
+        target = teacher_targets(base.model(ids).logits, 1.0)
+        return float(np.mean([float(kd_loss(sn.extract(s)(ids).logits, target)) for s in specs]))
+
+
+def test_a_few_steps_lower_the_distillation_loss(peaked_dir, text_file, tmp_path):
+    res = train(_cfg(peaked_dir, tmp_path / "o", text_file, steps=12, random_subnets=1,
                      sampler="uniform"))
-    losses = json.loads((tmp_path / "o" / "hwnas_supernet.json").read_text())["losses"]
-    sub = [d["smallest"] + d["random"] for d in losses]
-    assert np.mean(sub[-3:]) < 0.8 * np.mean(sub[:3])
+    before, after = _subnet_gap(peaked_dir, peaked_dir), _subnet_gap(peaked_dir, tmp_path / "o")
+    assert after < 0.9 * before  # measured 1.37 -> 1.13
     assert res.steps == 12 and (tmp_path / "o" / "loss_curve.png").is_file()
 
 
@@ -295,3 +325,72 @@ def test_alternate_rule_trains_the_full_network_then_one_subnet(tiny_dir, text_f
     assert res.steps == 4 and (tmp_path / "alt" / "loss_curve.png").is_file()
     with pytest.raises(InputError, match="--rule"):
         _cfg(tiny_dir, tmp_path / "x", text_file, rule="zigzag")
+
+
+def test_lora_learns_adapters_only_and_publishes_a_plain_model_of_the_merged_weights(
+        tiny_dir, peaked_dir, text_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from hwnas.supernet.train.lora import add_adapters, adapters_off, merged_state_dict
+
+    # the adapted model is the base model until B moves (B starts at zero)
+    sn = Supernet.load(str(tiny_dir))
+    ids = torch.randint(0, 98, (2, 20))
+    with torch.no_grad():
+        base = sn.model(ids).logits
+        names = add_adapters(sn.model, rank=4, alpha=8.0)
+        assert len(names) == 4 * 7 and (sn.model(ids).logits - base).abs().max() == 0
+        for m in sn.model.modules():
+            if hasattr(m, "lora_b"):
+                m.lora_b.normal_(0, 0.05)
+        moved = sn.model(ids).logits
+        with adapters_off(sn.model):
+            assert (sn.model(ids).logits - base).abs().max() == 0
+    assert (moved - base).abs().max() > 1e-3
+    assert all(not p.requires_grad for n, p in sn.model.named_parameters() if "lora_" not in n)
+    sd = merged_state_dict(sn.model)
+    assert not any("lora_" in k or ".base." in k for k in sd)
+
+    # a run: the subnets' distillation gap falls, only adapters are checkpointed, the
+    # published directory loads as a stock model whose logits are the adapted model's
+    res = train(_cfg(peaked_dir, tmp_path / "o", text_file, steps=12, random_subnets=1,
+                     sampler="uniform", lora=True, lora_rank=8, lora_alpha=16.0, lr=3e-2))
+    before, after = _subnet_gap(peaked_dir, peaked_dir), _subnet_gap(peaked_dir, tmp_path / "o")
+    assert after < 0.95 * before  # measured 1.37 -> 1.20
+    ck = load_file(str(tmp_path / "o" / "checkpoint" / "model.safetensors"))
+    assert ck and all("lora_" in k for k in ck)
+    assert res.steps == 12
+    out = AutoModelForCausalLM.from_pretrained(tmp_path / "o").eval()
+    adapted = Supernet.load(str(peaked_dir))
+    add_adapters(adapted.model, rank=8, alpha=16.0)
+    adapted.model.load_state_dict(ck, strict=False)
+    spec = adapted.validate(type(adapted.space.full())((0, 2, 3), (64, 128, 64), (1, 2, 1)))
+    trained = Supernet.load(str(tmp_path / "o"))
+    with torch.no_grad():
+        assert (out(ids).logits - adapted.model(ids).logits).abs().max() < 1e-4
+        with subnet_view(adapted.model, adapted.arch, adapted.importance, spec) as m:
+            viewed = m(ids).logits
+        assert (trained.extract(spec)(ids).logits - viewed).abs().max() < 1e-4
+        with adapters_off(adapted.model):
+            assert (out(ids).logits - adapted.model(ids).logits).abs().max() > 1e-3  # learnt
+
+
+def test_lora_run_interrupted_and_resumed_equals_uninterrupted(tiny_dir, text_file, tmp_path):
+    kw = dict(steps=4, accum=2, lora=True, lora_rank=4)
+    train(_cfg(tiny_dir, tmp_path / "a", text_file, **kw))
+
+    def stop_after_two(p):
+        if p.step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_dir, tmp_path / "b", text_file, save_every=3, **kw),
+              progress=stop_after_two)
+    train(_cfg(tiny_dir, tmp_path / "b", text_file, save_every=3, **kw), resume=True)
+    a = load_file(str(tmp_path / "a" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
+    with pytest.raises(InputError, match="lora"):
+        train(_cfg(tiny_dir, tmp_path / "b", text_file, save_every=3, **{**kw, "lora": False}),
+              resume=True)

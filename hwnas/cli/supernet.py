@@ -108,7 +108,13 @@ def train_cmd(
     bf16: str = typer.Option("auto", "--bf16", help="auto, on or off (autocast)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (bf16 autocast "
                                "where the device has it)."),
-    lora: bool = typer.Option(False, "--lora", help="Not available yet."),
+    lora: bool = typer.Option(False, "--lora", help="Train low-rank adapters of every "
+                              "linear layer instead of all weights; teacher and student "
+                              "share one copy of the weights (for 7B-class memory). The "
+                              "published model has the adapters folded in."),
+    lora_rank: int = typer.Option(16, "--lora-rank", help="Adapter rank (with --lora)."),
+    lora_alpha: float = typer.Option(32.0, "--lora-alpha", help="Adapter scale numerator: "
+                                     "the update is alpha / rank * B @ A (with --lora)."),
     seed: int = typer.Option(0, "--seed"),
     save_every: int = typer.Option(50, "--save-every", help="Checkpoint every N steps."),
     snapshot_minutes: str = typer.Option("", "--snapshot-minutes", help="Also publish the "
@@ -126,7 +132,8 @@ def train_cmd(
                       temperature=temperature, lm_weight=lm_weight,
                       random_subnets=random_subnets, band=_band(band), hw=hw,
                       sampler=sampler, rule=rule, seed=seed, bf16=bf16,
-                      device=device, lora=lora, text=None if text is None else str(text),
+                      device=device, lora=lora, lora_rank=lora_rank,
+                      lora_alpha=lora_alpha, text=None if text is None else str(text),
                       save_every=save_every, snapshot_minutes=_minutes(snapshot_minutes))
     training_device(cfg.device)  # before the progress bar: a missing GPU is a one-line error
     cost = None

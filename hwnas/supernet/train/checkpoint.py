@@ -39,7 +39,10 @@ def write_atomic_text(path: Path, text: str) -> None:
 
 
 def _params(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters()}
+    """The trained parameters (all of them, or only the adapters of a `--lora` run: the
+    frozen weights are the base model's, loaded again on resume)."""
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters()
+            if p.requires_grad}
 
 
 def save(out: Path, model: nn.Module, opt: torch.optim.Optimizer, state: TrainState,
@@ -93,7 +96,7 @@ def load(ckpt: Path, model: nn.Module, opt: torch.optim.Optimizer) -> TrainState
     meta = read_meta(ckpt)
     weights = load_file(str(ckpt / "model.safetensors"))
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    names = {n for n, _ in model.named_parameters()}
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
     if unexpected or (set(missing) & names):
         raise RuntimeError(f"checkpoint {ckpt} does not fit the model: missing "
                            f"{sorted(set(missing) & names)[:3]}, unexpected {unexpected[:3]}")

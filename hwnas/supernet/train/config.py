@@ -48,7 +48,11 @@ class TrainConfig:
     seed: int = 0
     bf16: str = "auto"  # auto (when the CPU has native bf16), on, off
     device: str = "cpu"
+    # low-rank adapters instead of every weight (`hwnas.supernet.train.lora`): the teacher is
+    # the same model with its adapters off, so one copy of the weights serves both
     lora: bool = False
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
     text: str | None = None  # a user text/JSONL file instead of the bundled passages
     max_documents: int | None = None
     save_every: int = 50
@@ -84,8 +88,9 @@ class TrainConfig:
             raise InputError(f"--bf16 '{self.bf16}': choose auto, on or off")
         if re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is None:
             raise InputError(f"--device {self.device}: choose cpu, cuda or cuda:N")
-        if self.lora:
-            raise InputError("--lora: not available yet; train all weights (drop --lora)")
+        if self.lora_rank <= 0 or self.lora_alpha <= 0:
+            raise InputError(f"--lora-rank and --lora-alpha must be positive, got "
+                             f"{self.lora_rank} and {self.lora_alpha}")
 
     def done_fraction(self, step: int, tokens: int, seconds: float) -> float:
         """How far through its budget (steps, tokens or minutes) a run is, 0..1."""

@@ -3,7 +3,8 @@
 Each optimiser step: `accum` micro-batches; for each, the teacher's logits once, then the
 full network and the sampled subnets (sandwich, `sampler`) run on the shared weights
 (`view`) and their losses are back-propagated together. The output directory is a plain
-Hugging Face model directory (weights, config, tokenizer) plus `hwnas_importance.json`
+Hugging Face model directory (weights, config, tokenizer; with `--lora`, the
+adapters folded into the weights) plus `hwnas_importance.json`
 (the base model's importance order, so subnets of the trained model are cut exactly as they
 were trained), `hwnas_supernet.json` (how it was made), `loss_curve.png` and `checkpoint/`;
 `--snapshot-minutes` adds `snapshot-<N>min/`, the same kind of directory, published once the
@@ -34,6 +35,7 @@ from hwnas.supernet.train import checkpoint as ckpt
 from hwnas.supernet.train.allocator import reuse_freed_memory
 from hwnas.supernet.train.config import STOPPING, TrainConfig
 from hwnas.supernet.train.data import Batches, pack, training_documents
+from hwnas.supernet.train.lora import adapters, adapters_off, add_adapters, merged_state_dict
 from hwnas.supernet.train.sampler import BandSampler, CostFn, influence_weights, proxy_cost
 from hwnas.supernet.train.view import subnet_view
 
@@ -200,15 +202,21 @@ def train(cfg: TrainConfig, resume: bool = False, sn: Supernet | None = None,
     torch.manual_seed(cfg.seed)
     teacher = sn.model.eval().requires_grad_(False)
     torch.nn.Module.to(teacher, device)
-    student = copy.deepcopy(teacher).train().requires_grad_(True)
+    sampler = band_sampler(cfg, sn, cost)  # on the base model, before any adapter
+    if cfg.lora:  # one model: the adapters learn, the teacher is the model with them off
+        student = teacher
+        add_adapters(student, cfg.lora_rank, cfg.lora_alpha)
+        student.train()
+    else:
+        student = copy.deepcopy(teacher).train().requires_grad_(True)
     if hasattr(student.config, "use_cache"):
         student.config.use_cache = False
     bf16 = use_bf16(cfg.bf16, device)
     seqs = pack(training_documents(cfg.text, cfg.max_documents), sn.tokenizer, cfg.seq_len)
     batches = Batches(seqs, cfg.seed)
-    sampler = band_sampler(cfg, sn, cost)
     rng = np.random.default_rng(cfg.seed)
-    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
     st = ckpt.TrainState()
     out.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -280,7 +288,7 @@ def _step(cfg: TrainConfig, st: ckpt.TrainState, teacher: PreTrainedModel,
     sums = [0.0] * len(plan)
     for _ in range(cfg.accum):
         ids = batches.next(cfg.batch).to(model_device(student))
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), autocast, adapters_off(teacher):
             target = teacher_targets(teacher(ids, use_cache=False).logits, cfg.temperature)
         for n, ((_, spec), w) in enumerate(zip(plan, weights, strict=True)):
             with subnet_view(student, sn.arch, sn.importance, spec) as m, autocast:
@@ -322,7 +330,8 @@ def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
     if tmp.exists():
         shutil.rmtree(tmp)
     student.eval()
-    student.save_pretrained(tmp)
+    merged = merged_state_dict(student) if any(True for _ in adapters(student)) else None
+    student.save_pretrained(tmp, state_dict=merged)
     if sn.tokenizer is not None:
         sn.tokenizer.save_pretrained(tmp)
     importance = sn.importance if layer_order is None else replace(
