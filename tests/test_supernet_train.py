@@ -331,7 +331,7 @@ def test_lora_learns_adapters_only_and_publishes_a_plain_model_of_the_merged_wei
         tiny_dir, peaked_dir, text_file, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from hwnas.supernet.train.lora import add_adapters, adapters_off, merged_state_dict
+    from hwnas.supernet.train.lora import adapters_off, add_adapters, merged_state_dict
 
     # the adapted model is the base model until B moves (B starts at zero)
     sn = Supernet.load(str(tiny_dir))
