@@ -35,7 +35,7 @@ from hwnas.supernet.train import checkpoint as ckpt
 from hwnas.supernet.train.allocator import reuse_freed_memory
 from hwnas.supernet.train.config import STOPPING, TrainConfig
 from hwnas.supernet.train.data import Batches, pack, training_documents
-from hwnas.supernet.train.lora import adapters, adapters_off, add_adapters, merged_state_dict
+from hwnas.supernet.train.lora import adapters_off, add_adapters, merged_state_dict
 from hwnas.supernet.train.sampler import BandSampler, CostFn, influence_weights, proxy_cost
 from hwnas.supernet.train.view import subnet_view
 
@@ -330,8 +330,7 @@ def publish(out: Path, student: PreTrainedModel, sn: Supernet, cfg: TrainConfig,
     if tmp.exists():
         shutil.rmtree(tmp)
     student.eval()
-    merged = merged_state_dict(student) if any(True for _ in adapters(student)) else None
-    student.save_pretrained(tmp, state_dict=merged)
+    student.save_pretrained(tmp, state_dict=merged_state_dict(student) if cfg.lora else None)
     if sn.tokenizer is not None:
         sn.tokenizer.save_pretrained(tmp)
     importance = sn.importance if layer_order is None else replace(

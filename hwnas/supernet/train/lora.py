@@ -88,16 +88,12 @@ def adapters_off(model: nn.Module) -> Iterator[nn.Module]:
 def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's weights under the base model's names, each adapter folded into its
     weight; the model itself is left as it is."""
-    sd = {}
-    prefixes = {}
+    merged: dict[str, torch.Tensor] = {}
+    wrapped: set[str] = set()  # the adapted modules' own keys (base.*, lora_*)
     for name, m in model.named_modules():
         if isinstance(m, LoRALinear):
-            prefixes[name] = m
-            sd[f"{name}.weight"] = m.merged_weight().detach()
+            wrapped.update(f"{name}.{k}" for k in m.state_dict())
+            merged[f"{name}.weight"] = m.merged_weight().detach()
             if m.base.bias is not None:
-                sd[f"{name}.bias"] = m.base.bias.detach()
-    for key, value in model.state_dict().items():
-        owner = next((p for p in prefixes if key.startswith(p + ".")), None)
-        if owner is None:
-            sd[key] = value
-    return sd
+                merged[f"{name}.bias"] = m.base.bias.detach()
+    return {**{k: v for k, v in model.state_dict().items() if k not in wrapped}, **merged}
